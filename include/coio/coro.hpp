@@ -1,0 +1,130 @@
+// coio/coro.hpp - coio::coro<T>: a lazy coroutine (asyncio's coroutine object).
+#pragma once
+
+#include <coio/detail/core.hpp>
+#include <coio/errors.hpp>
+#include <coio/outcome.hpp>
+
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+
+namespace coio {
+
+namespace detail {
+class task_base;
+
+template <class T>
+struct coro_result {
+    result_slot<T> result;
+    template <class U = T>
+        requires std::is_convertible_v<U&&, T>
+    void return_value(U&& v) { result.set_value(std::forward<U>(v)); }
+};
+template <class T>
+struct coro_result<T&> {
+    result_slot<T&> result;
+    void return_value(T& v) noexcept { result.set_value(v); }
+};
+template <>
+struct coro_result<void> {
+    result_slot<void> result;
+    void return_void() noexcept { result.set_value(); }
+};
+
+/// Called by the final awaiter of a task's root coroutine (defined in task.hpp).
+void finish_task_root(task_base* owner) noexcept;
+} // namespace detail
+
+/// A coroutine returning T: asyncio's *coroutine object*.
+///
+/// Calling a function declared `coio::coro<T> f()` creates the coroutine but runs nothing
+/// (it is lazy). `co_await f()` runs it inline, in the awaiting task, and gives its result
+/// or rethrows its exception; `coio::create_task(f())` runs it concurrently as a task.
+/// Control passes in and out by symmetric transfer, so chains of a million nested or
+/// sequential awaits use no stack.
+///
+/// Move-only. A coro can be awaited (or turned into a task) once.
+///
+/// Throws (from `co_await`): invalid_state_error when the coro is empty (moved from) or was
+/// already awaited; otherwise whatever the coroutine throws.
+///
+/// Cancellation: a coro has no cancellation of its own; it runs inside a task, and the
+/// operation it is suspended in throws cancelled_error when that task is cancelled.
+///
+/// Example:
+/// @code
+///   coio::coro<int> answer() { co_await coio::sleep(10ms); co_return 42; }
+///   coio::coro<void> main_() { int v = co_await answer(); }
+/// @endcode
+template <class T = void>
+class [[nodiscard]] coro {
+public:
+    /// The type `co_await` produces.
+    using value_type = T;
+
+    /// The coroutine promise (not for direct use).
+    struct promise_type : detail::coro_result<T> {
+        coro get_return_object() noexcept { return coro(handle_type::from_promise(*this)); }
+        std::suspend_always initial_suspend() noexcept { return {}; }
+        struct final_awaiter {
+            bool await_ready() const noexcept { return false; }
+            std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+                promise_type& p = h.promise();
+                if (p.owner) {  // the root of a task: the task takes the result, frees the frame
+                    detail::finish_task_root(p.owner);
+                    return std::noop_coroutine();
+                }
+                return detail::transfer(p.continuation);  // straight back to the awaiter
+            }
+            void await_resume() const noexcept {}
+        };
+        final_awaiter final_suspend() noexcept { return {}; }
+        void unhandled_exception() noexcept { this->result.set_exception(std::current_exception()); }
+
+        std::coroutine_handle<> continuation = std::noop_coroutine();
+        detail::task_base* owner = nullptr;
+        bool started = false;
+    };
+    /// The coroutine handle type.
+    using handle_type = std::coroutine_handle<promise_type>;
+
+    /// An empty coro (awaiting it throws invalid_state_error).
+    coro() noexcept = default;
+    coro(coro&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+    coro& operator=(coro o) noexcept { std::swap(h_, o.h_); return *this; }
+    ~coro() { if (h_) h_.destroy(); }
+
+    /// True when the coro holds a coroutine that has not been awaited yet.
+    [[nodiscard]] bool valid() const noexcept { return h_ && !h_.promise().started; }
+
+    /// The awaiter: runs the coroutine inline, resuming the awaiter when it finishes.
+    struct awaiter {
+        handle_type h;
+        bool await_ready() const {
+            if (!h) throw invalid_state_error("coio: awaiting an empty coro (moved from or default-constructed)");
+            if (h.promise().started) throw invalid_state_error("coio: a coro can be awaited only once");
+            return false;
+        }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            h.promise().continuation = awaiting;
+            h.promise().started = true;
+            return detail::transfer(h);  // no stack growth however deep the chain
+        }
+        T await_resume() { return h.promise().result.take(); }
+    };
+    /// `co_await c` / `co_await f()`: runs it; gives its result or rethrows.
+    awaiter operator co_await() & noexcept { return awaiter{h_}; }
+    /// `co_await std::move(c)`: the same.
+    awaiter operator co_await() && noexcept { return awaiter{h_}; }
+
+    /// Gives up ownership of the frame (used by create_task).
+    [[nodiscard]] handle_type release() noexcept { return std::exchange(h_, {}); }
+
+private:
+    explicit coro(handle_type h) noexcept : h_(h) {}
+    handle_type h_;
+};
+
+} // namespace coio

@@ -1,0 +1,224 @@
+// coio/detail/core.hpp - the intrusive building blocks every other header stands on.
+//
+// Not API. Contracts:
+//  * A loop is single-threaded: nothing here is atomic.
+//  * Scheduling never allocates: a work_item is linked into the ready queue in place.
+//  * A task suspended on an awaitable records the handle to resume (resume_at) and the
+//    awaitable's cancel_hook; waking it pushes the task itself onto the ready queue.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <utility>
+#include <vector>
+
+// Symmetric transfer (await_suspend returning the next coroutine's handle) only avoids stack
+// growth when the compiler turns the resume into a tail call. Clang always does; GCC 12 does
+// only with sibling-call optimisation (-O2 and up) and never under AddressSanitizer. Elsewhere
+// coio uses a trampoline: the handle goes to a thread-local slot and the loop's resume site
+// resumes it, which keeps the stack flat at some cost per transfer. Define
+// COIO_SYMMETRIC_TRANSFER to 0 or 1 to override (GCC at -O1 needs 0).
+#ifndef COIO_SYMMETRIC_TRANSFER
+#if defined(__clang__)
+#define COIO_SYMMETRIC_TRANSFER 1
+#elif defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !defined(__NO_INLINE__)
+#define COIO_SYMMETRIC_TRANSFER 1
+#else
+#define COIO_SYMMETRIC_TRANSFER 0
+#endif
+#endif
+
+namespace coio {
+
+class event_loop;
+
+/// Where something was created (file and line), captured by default arguments. std's
+/// <source_location> is unusable with clang 14 over libstdc++ 12, so coio has its own.
+struct source_location {
+    /// The caller's location.
+    static constexpr source_location current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
+                                             const char* function = __builtin_FUNCTION()) noexcept {
+        source_location l;
+        l.file_ = file;
+        l.line_ = line;
+        l.function_ = function;
+        return l;
+    }
+    /// The file name.
+    [[nodiscard]] constexpr const char* file_name() const noexcept { return file_; }
+    /// The line number.
+    [[nodiscard]] constexpr unsigned line() const noexcept { return line_; }
+    /// The function name.
+    [[nodiscard]] constexpr const char* function_name() const noexcept { return function_; }
+
+private:
+    const char* file_ = "";
+    const char* function_ = "";
+    unsigned line_ = 0;
+};
+
+/// The loop's clock: monotonic, as asyncio's `loop.time()`.
+using clock = std::chrono::steady_clock;
+
+namespace detail {
+
+#if !COIO_SYMMETRIC_TRANSFER
+inline thread_local std::coroutine_handle<> trampoline_next;
+#endif
+
+/// What await_suspend returns to pass control to `h`: `h` itself (symmetric transfer), or,
+/// where the compiler cannot make that a tail call, noop after parking `h` for resume().
+inline std::coroutine_handle<> transfer(std::coroutine_handle<> h) noexcept {
+#if COIO_SYMMETRIC_TRANSFER
+    return h;
+#else
+    trampoline_next = h;
+    return std::noop_coroutine();
+#endif
+}
+
+/// Resumes `h` and every coroutine control is transferred to after it, until one suspends
+/// for real. The only way coio resumes a coroutine.
+inline void resume(std::coroutine_handle<> h) noexcept {
+    h.resume();
+#if !COIO_SYMMETRIC_TRANSFER
+    while (trampoline_next) std::exchange(trampoline_next, nullptr).resume();
+#endif
+}
+
+/// A unit of work on the ready queue. `run` is a plain function pointer: resuming a task or
+/// running a callback costs one indirect call, never a std::function.
+struct work_item {
+    work_item* next_ready = nullptr;
+    void (*run)(work_item*) noexcept = nullptr;
+};
+
+/// Intrusive FIFO of work items.
+class ready_queue {
+public:
+    void push(work_item* w) noexcept {
+        w->next_ready = nullptr;
+        if (tail_) tail_->next_ready = w; else head_ = w;
+        tail_ = w;
+        ++size_;
+    }
+    work_item* pop() noexcept {
+        work_item* w = head_;
+        head_ = w->next_ready;
+        if (!head_) tail_ = nullptr;
+        --size_;
+        return w;
+    }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    work_item* head_ = nullptr;
+    work_item* tail_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+/// What an awaitable registers with its task while suspended, so that `task.cancel()` can
+/// reach it. `what` names the wait for debugging dumps ("sleep", "uring op", ...).
+struct cancel_hook {
+    void (*on_cancel)(cancel_hook*) noexcept = nullptr;
+    const char* what = "?";
+};
+
+/// A deadline in the loop's userspace timer heap.
+struct timer_node {
+    static constexpr std::size_t not_queued = std::numeric_limits<std::size_t>::max();
+    clock::time_point deadline{};
+    std::uint64_t seq = 0;                   // FIFO among equal deadlines
+    std::size_t heap_index = not_queued;     // position in the heap: O(log n) removal
+    void (*on_expire)(timer_node*) noexcept = nullptr;
+
+    [[nodiscard]] bool queued() const noexcept { return heap_index != not_queued; }
+};
+
+/// Binary min-heap of timer nodes with back-indices, so cancel is O(log n) and there is no
+/// kernel timeout per sleep: the loop waits in the kernel once, until the earliest deadline.
+class timer_heap {
+public:
+    void push(timer_node* n) {
+        n->seq = next_seq_++;
+        n->heap_index = heap_.size();
+        heap_.push_back(n);
+        sift_up(n->heap_index);
+    }
+    void remove(timer_node* n) noexcept {
+        std::size_t i = n->heap_index;
+        n->heap_index = timer_node::not_queued;
+        timer_node* last = heap_.back();
+        heap_.pop_back();
+        if (last == n) return;
+        heap_[i] = last;
+        last->heap_index = i;
+        if (i > 0 && less(last, heap_[(i - 1) / 2])) sift_up(i); else sift_down(i);
+    }
+    [[nodiscard]] timer_node* top() const noexcept { return heap_.empty() ? nullptr : heap_.front(); }
+    [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
+
+private:
+    static bool less(const timer_node* a, const timer_node* b) noexcept {
+        return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+    }
+    void place(std::size_t i, timer_node* n) noexcept { heap_[i] = n; n->heap_index = i; }
+    void sift_up(std::size_t i) noexcept {
+        timer_node* n = heap_[i];
+        while (i > 0) {
+            std::size_t parent = (i - 1) / 2;
+            if (!less(n, heap_[parent])) break;
+            place(i, heap_[parent]);
+            i = parent;
+        }
+        place(i, n);
+    }
+    void sift_down(std::size_t i) noexcept {
+        timer_node* n = heap_[i];
+        const std::size_t size = heap_.size();
+        for (;;) {
+            std::size_t child = 2 * i + 1;
+            if (child >= size) break;
+            if (child + 1 < size && less(heap_[child + 1], heap_[child])) ++child;
+            if (!less(heap_[child], n)) break;
+            place(i, heap_[child]);
+            i = child;
+        }
+        place(i, n);
+    }
+
+    std::vector<timer_node*> heap_;
+    std::uint64_t next_seq_ = 0;
+};
+
+/// Intrusive reference counting for shared states (non-atomic: one loop, one thread).
+template <class T>
+class ref_ptr {
+public:
+    ref_ptr() noexcept = default;
+    explicit ref_ptr(T* p) noexcept : p_(p) { if (p_) p_->add_ref(); }
+    ref_ptr(const ref_ptr& o) noexcept : ref_ptr(o.p_) {}
+    ref_ptr(ref_ptr&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    template <class U>
+    ref_ptr(const ref_ptr<U>& o) noexcept : ref_ptr(o.get()) {}  // NOLINT: upcast
+    ref_ptr& operator=(ref_ptr o) noexcept { std::swap(p_, o.p_); return *this; }
+    ~ref_ptr() { if (p_) p_->release(); }
+
+    [[nodiscard]] T* get() const noexcept { return p_; }
+    T* operator->() const noexcept { return p_; }
+    T& operator*() const noexcept { return *p_; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    friend bool operator==(const ref_ptr& a, const ref_ptr& b) noexcept { return a.p_ == b.p_; }
+
+private:
+    T* p_ = nullptr;
+};
+
+} // namespace detail
+} // namespace coio

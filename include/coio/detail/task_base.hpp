@@ -1,0 +1,158 @@
+// coio/detail/task_base.hpp - the untyped parts of future and task states. Not API.
+//
+// Contracts:
+//  * A state is reference counted (non-atomic). While a task is pending the loop holds one
+//    reference, so a task nobody keeps a handle to still runs to completion (unlike asyncio,
+//    whose loop keeps only a weak reference).
+//  * Completion fires the done-nodes synchronously; node functions only record and schedule,
+//    they never resume a coroutine inline.
+//  * A task suspends through begin_wait() and is resumed exactly once by wake().
+#pragma once
+
+#include <coio/detail/core.hpp>
+#include <coio/errors.hpp>
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+
+namespace coio::detail {
+
+class future_base;
+
+/// A completion subscriber, linked into the state it waits on (no allocation).
+struct done_node {
+    done_node* prev = nullptr;
+    done_node* next = nullptr;
+    void (*on_done)(done_node*, future_base&) noexcept = nullptr;
+    void (*on_discard)(done_node*) noexcept = nullptr;  // the state dies without completing
+    bool linked = false;
+};
+
+/// Untyped shared state of coio::future<T> and coio::task<T>.
+class future_base {
+public:
+    enum class status : std::uint8_t { pending, finished, cancelled };
+
+    explicit future_base(event_loop* loop) noexcept;
+    future_base(const future_base&) = delete;
+    future_base& operator=(const future_base&) = delete;
+    virtual ~future_base();
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept { if (--refs_ == 0) delete this; }
+
+    [[nodiscard]] bool done() const noexcept { return status_ != status::pending; }
+    [[nodiscard]] bool is_cancelled() const noexcept { return status_ == status::cancelled; }
+    /// Future: cancels now. Task: requests cancellation of the coroutine. False when done.
+    virtual bool cancel() noexcept;
+    /// The exception the state ended with (cancelled_error for a cancelled state), marking it
+    /// retrieved. Null when it has a value. Precondition: done().
+    [[nodiscard]] std::exception_ptr failure() noexcept;
+    [[nodiscard]] bool failed() const noexcept { return status_ == status::cancelled || has_error(); }
+
+    void add_done_node(done_node* n) noexcept {
+        n->prev = nullptr;
+        n->next = nodes_;
+        if (nodes_) nodes_->prev = n;
+        nodes_ = n;
+        n->linked = true;
+    }
+    void remove_done_node(done_node* n) noexcept {
+        if (!n->linked) return;
+        if (n->prev) n->prev->next = n->next; else nodes_ = n->next;
+        if (n->next) n->next->prev = n->prev;
+        n->linked = false;
+    }
+
+    [[nodiscard]] event_loop* loop() const noexcept { return loop_; }
+    [[nodiscard]] bool is_task() const noexcept { return is_task_; }
+    /// The next state in the loop's list of live states.
+    [[nodiscard]] future_base* next_live() const noexcept { return next_live_; }
+
+protected:
+    /// Records the outcome and wakes every subscriber. Called once.
+    void complete(status s) noexcept;
+    [[nodiscard]] virtual bool has_error() const noexcept = 0;
+    [[nodiscard]] virtual std::exception_ptr stored_error() const noexcept = 0;
+    /// Reports an error nobody retrieved (asyncio: "exception was never retrieved").
+    void report_unretrieved() noexcept;
+
+public:  // shared with the typed states and awaiters in this namespace
+    event_loop* loop_;
+    done_node* nodes_ = nullptr;
+    std::uint32_t refs_ = 0;
+    status status_ = status::pending;
+    bool retrieved_ = false;
+    bool is_task_ = false;
+
+private:
+    friend class coio::event_loop;
+    future_base* prev_live_ = nullptr;  // the loop's list of live states: lets the loop
+    future_base* next_live_ = nullptr;  // detach them when it is destroyed first
+};
+
+/// Untyped state of a task: the coroutine it drives and the cancellation protocol.
+class task_base : public future_base, public work_item {
+public:
+    friend void finish_task_root(task_base*) noexcept;
+    task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where) noexcept;
+
+    /// Called by an awaitable's await_suspend. Returns false, without suspending, when a
+    /// cancellation is pending: the awaitable must then throw it from await_resume.
+    [[nodiscard]] bool begin_wait(std::coroutine_handle<> h, cancel_hook* hook) noexcept {
+        if (must_cancel_) return false;
+        resume_at_ = h;
+        waiting_on_ = hook;
+        return true;
+    }
+    /// Resumes the task at the handle given to begin_wait, on the next loop iteration.
+    void wake() noexcept;
+
+    bool cancel() noexcept override { return request_cancel(nullptr); }
+    /// Cancellation requested by a timeout scope: delivered as timeout_error unless the task
+    /// was also cancelled by someone else.
+    bool request_cancel(const void* timeout_cause) noexcept;
+    /// Delivers the pending cancellation: throws cancelled_error or timeout_error.
+    [[noreturn]] void throw_cancel();
+    [[nodiscard]] bool cancel_pending() const noexcept { return must_cancel_; }
+    /// A timeout scope ends: its cancellation, if not delivered yet, is withdrawn.
+    void withdraw_timeout(const void* cause) noexcept {
+        if (timeout_cause_ != cause) return;
+        timeout_cause_ = nullptr;
+        if (!user_cancel_) must_cancel_ = false;
+    }
+    [[nodiscard]] unsigned cancelling() const noexcept { return cancel_requests_; }
+    unsigned uncancel() noexcept { if (cancel_requests_) --cancel_requests_; return cancel_requests_; }
+
+    [[nodiscard]] std::string name() const;
+    void set_name(std::string n) { name_ = std::make_unique<std::string>(std::move(n)); }
+    [[nodiscard]] const coio::source_location& where() const noexcept { return where_; }
+    [[nodiscard]] const char* waiting_on() const noexcept { return waiting_on_ ? waiting_on_->what : nullptr; }
+    [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+
+    /// The root coroutine returned (or never started): move its result in, destroy the frame.
+    virtual void finish_root() noexcept = 0;
+
+protected:
+    /// Records the outcome, wakes subscribers, drops the loop's reference.
+    void finish(status s) noexcept;
+    static void run_step(work_item* w) noexcept;
+
+    std::coroutine_handle<> resume_at_;
+    bool must_cancel_ = false;
+    bool started_ = false;
+
+private:
+    cancel_hook* waiting_on_ = nullptr;
+    const void* timeout_cause_ = nullptr;
+    std::unique_ptr<std::string> name_;   // allocated only when a name is given
+    coio::source_location where_;
+    std::uint64_t id_;
+    std::uint32_t cancel_requests_ = 0;
+    bool user_cancel_ = false;
+};
+
+} // namespace coio::detail

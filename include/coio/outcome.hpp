@@ -1,0 +1,152 @@
+// coio/outcome.hpp - a value or the exception that prevented it.
+#pragma once
+
+#include <coio/errors.hpp>
+
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace coio {
+
+/// The result of one awaitable in `gather(coio::return_exceptions, ...)`: either its value or
+/// the exception it ended with (a cancelled child holds a `cancelled_error`).
+///
+/// Mirrors the list asyncio's `gather(..., return_exceptions=True)` returns, with the type
+/// telling values and errors apart instead of `isinstance` checks.
+///
+/// Example:
+/// @code
+///   auto [a, b] = co_await coio::gather(coio::return_exceptions, f(), g());
+///   if (a.has_value()) use(a.value()); else log(a.error());
+/// @endcode
+template <class T>
+class outcome {
+public:
+    /// Holds a value.
+    template <class U = T>
+        requires std::is_constructible_v<T, U&&>
+    outcome(U&& value) : v_(std::in_place_index<1>, std::forward<U>(value)) {}  // NOLINT
+    /// Holds an error.
+    outcome(std::exception_ptr error) noexcept : v_(std::in_place_index<2>, std::move(error)) {}  // NOLINT
+
+    /// True when a value is held.
+    [[nodiscard]] bool has_value() const noexcept { return v_.index() == 1; }
+    /// True when a value is held.
+    explicit operator bool() const noexcept { return has_value(); }
+
+    /// The value. Throws: the held exception, rethrown, when there is no value.
+    [[nodiscard]] T& value() & { check(); return std::get<1>(v_); }
+    /// The value. Throws: the held exception, rethrown, when there is no value.
+    [[nodiscard]] const T& value() const& { check(); return std::get<1>(v_); }
+    /// The value, moved out. Throws: the held exception, rethrown, when there is no value.
+    [[nodiscard]] T&& value() && { check(); return std::get<1>(std::move(v_)); }
+
+    /// The exception, or null when a value is held.
+    [[nodiscard]] std::exception_ptr error() const noexcept {
+        return v_.index() == 2 ? std::get<2>(v_) : nullptr;
+    }
+
+private:
+    void check() const {
+        if (v_.index() == 2) std::rethrow_exception(std::get<2>(v_));
+    }
+    std::variant<std::monostate, T, std::exception_ptr> v_;
+};
+
+/// outcome of an awaitable that returns nothing: success or an exception.
+template <>
+class outcome<void> {
+public:
+    /// Success.
+    outcome() noexcept = default;
+    /// Failure.
+    outcome(std::exception_ptr error) noexcept : error_(std::move(error)) {}  // NOLINT
+
+    /// True on success.
+    [[nodiscard]] bool has_value() const noexcept { return !error_; }
+    /// True on success.
+    explicit operator bool() const noexcept { return has_value(); }
+    /// Returns on success. Throws: the held exception.
+    void value() const { if (error_) std::rethrow_exception(error_); }
+    /// The exception, or null on success.
+    [[nodiscard]] std::exception_ptr error() const noexcept { return error_; }
+
+private:
+    std::exception_ptr error_;
+};
+
+/// outcome of an awaitable that returns a reference.
+template <class T>
+class outcome<T&> {
+public:
+    /// Holds a reference.
+    outcome(T& value) noexcept : p_(std::addressof(value)) {}  // NOLINT
+    /// Holds an error.
+    outcome(std::exception_ptr error) noexcept : error_(std::move(error)) {}  // NOLINT
+    /// True when a reference is held.
+    [[nodiscard]] bool has_value() const noexcept { return !error_; }
+    /// True when a reference is held.
+    explicit operator bool() const noexcept { return has_value(); }
+    /// The reference. Throws: the held exception.
+    [[nodiscard]] T& value() const { if (error_) std::rethrow_exception(error_); return *p_; }
+    /// The exception, or null.
+    [[nodiscard]] std::exception_ptr error() const noexcept { return error_; }
+
+private:
+    T* p_ = nullptr;
+    std::exception_ptr error_;
+};
+
+namespace detail {
+
+/// The one tagged result slot of coroutine promises and task states:
+/// empty | value | exception. `void` and `T&` are stored as monostate and pointer.
+template <class T>
+class result_slot {
+    using stored = std::conditional_t<std::is_void_v<T>, std::monostate,
+                   std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, T>>;
+
+public:
+    template <class... U>
+    void set_value(U&&... v) {
+        if constexpr (std::is_reference_v<T>) v_.template emplace<1>(std::addressof(v)...);
+        else v_.template emplace<1>(std::forward<U>(v)...);
+    }
+    void set_exception(std::exception_ptr e) noexcept { v_.template emplace<2>(std::move(e)); }
+
+    [[nodiscard]] bool empty() const noexcept { return v_.index() == 0; }
+    [[nodiscard]] bool has_value() const noexcept { return v_.index() == 1; }
+    [[nodiscard]] bool has_exception() const noexcept { return v_.index() == 2; }
+    [[nodiscard]] std::exception_ptr exception() const noexcept {
+        return v_.index() == 2 ? std::get<2>(v_) : nullptr;
+    }
+
+    /// Moves the value out (or rethrows). Precondition: not empty.
+    T take() {
+        if (v_.index() == 2) std::rethrow_exception(std::get<2>(v_));
+        if constexpr (std::is_void_v<T>) return;
+        else if constexpr (std::is_reference_v<T>) return *std::get<1>(v_);
+        else return std::move(std::get<1>(v_));
+    }
+    /// A reference to the value (or rethrows). Precondition: not empty.
+    decltype(auto) get() {
+        if (v_.index() == 2) std::rethrow_exception(std::get<2>(v_));
+        if constexpr (std::is_void_v<T>) return;
+        else if constexpr (std::is_reference_v<T>) return static_cast<T>(*std::get<1>(v_));
+        else return static_cast<T&>(std::get<1>(v_));
+    }
+    /// Copies the value when T is copyable, moves it out otherwise (one consumer).
+    T copy_or_take() {
+        if constexpr (std::is_void_v<T> || std::is_reference_v<T> || !std::is_copy_constructible_v<T>) return take();
+        else return static_cast<T>(get());
+    }
+
+private:
+    std::variant<std::monostate, stored, std::exception_ptr> v_;
+};
+
+} // namespace detail
+} // namespace coio

@@ -1,0 +1,226 @@
+// coio/task.hpp - coio::task<T>: a coroutine scheduled on the loop (asyncio.Task).
+#pragma once
+
+#include <coio/coro.hpp>
+#include <coio/detail/task_base.hpp>
+#include <coio/future.hpp>
+#include <coio/loop.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace coio {
+
+namespace detail {
+
+template <class T>
+class task_state final : public result_state<T, task_base> {
+public:
+    using handle_type = typename coro<T>::handle_type;
+
+    task_state(event_loop* loop, handle_type h, coio::source_location where) noexcept
+        : result_state<T, task_base>(loop, h, where), root_(h) {
+        h.promise().owner = this;
+        h.promise().started = true;
+    }
+    ~task_state() override {
+        if (root_) root_.destroy();  // only if the loop vanished without running it (defensive)
+    }
+
+    void finish_root() noexcept override {
+        handle_type h = std::exchange(root_, {});
+        auto& slot = h.promise().result;
+        auto s = future_base::status::finished;
+        if (slot.empty() || this->must_cancel_) {
+            // Never started, or cancelled after its last await: asyncio marks such a task
+            // cancelled even when the coroutine returned.
+            s = future_base::status::cancelled;
+        } else if (slot.has_exception()) {
+            try {
+                std::rethrow_exception(slot.exception());
+            } catch (const cancelled_error&) {
+                s = future_base::status::cancelled;
+            } catch (...) {
+            }
+        }
+        if (s == future_base::status::finished) this->result_ = std::move(slot);
+        h.destroy();
+        this->finish(s);
+    }
+
+private:
+    handle_type root_;
+};
+
+} // namespace detail
+
+/// A coroutine running concurrently on the loop (asyncio.Task), created by
+/// `coio::create_task` or `loop.create_task`.
+///
+/// A copyable handle to shared state. The loop keeps every pending task alive, so dropping
+/// all handles does not stop or lose the task (no asyncio weak-reference pitfall). Any number
+/// of tasks can `co_await` it; each gets a copy of the result (move-only results go to the
+/// first awaiter).
+///
+/// Throws (co_await / result()): the task's exception; cancelled_error if it was cancelled;
+/// result() and exception() throw invalid_state_error while it is not done.
+///
+/// Cancellation: `cancel()` makes the task's current await throw cancelled_error (the timer
+/// is removed, the kernel operation cancelled, the queue waiter unlinked). The coroutine may
+/// catch it to clean up. Cancelling a task that awaits this task cancels this task too.
+///
+/// Example:
+/// @code
+///   auto t = coio::create_task(take_order("Alice"), "alice");
+///   co_await coio::sleep(100ms);
+///   if (!t.done()) t.cancel();
+///   try { co_await t; } catch (const coio::cancelled_error&) { std::puts("cancelled"); }
+/// @endcode
+template <class T = void>
+class task {
+public:
+    /// An empty handle.
+    task() noexcept = default;
+
+    /// True when the task has finished (with a value, an exception, or cancelled).
+    [[nodiscard]] bool done() const noexcept { return s_->done(); }
+    /// True when the task ended cancelled.
+    [[nodiscard]] bool cancelled() const noexcept { return s_->is_cancelled(); }
+    /// Requests cancellation. Returns false, doing nothing, when the task is already done.
+    bool cancel() noexcept { return s_->cancel(); }
+    /// Number of pending cancellation requests (asyncio's `cancelling()`).
+    [[nodiscard]] unsigned cancelling() const noexcept { return s_->cancelling(); }
+    /// Decrements cancelling() (asyncio's `uncancel()`); returns the new count.
+    unsigned uncancel() noexcept { return s_->uncancel(); }
+    /// The value (a reference into the task's state; void for task<void>).
+    /// Throws: see the class comment.
+    decltype(auto) result() const { return s_->get_result(); }
+    /// The exception the task ended with, or null.
+    /// Throws: invalid_state_error if not done, cancelled_error if cancelled.
+    [[nodiscard]] std::exception_ptr exception() const { return s_->get_exception(); }
+    /// Schedules `f(task)` (with call_soon) once the task is done.
+    template <class F>
+    void add_done_callback(F f) { detail::add_done_callback<task>(s_.get(), std::move(f)); }
+    /// The name ("Task-N" unless set).
+    [[nodiscard]] std::string get_name() const { return s_->name(); }
+    /// Renames the task.
+    void set_name(std::string name) { s_->set_name(std::move(name)); }
+    /// Where the task was created.
+    [[nodiscard]] const coio::source_location& created_at() const noexcept { return s_->where(); }
+
+    /// Waits for the task; gives its result or rethrows its exception.
+    auto operator co_await() const noexcept { return detail::state_awaiter<T, detail::task_state<T>>(s_); }
+
+    /// True when the handle refers to a task.
+    explicit operator bool() const noexcept { return static_cast<bool>(s_); }
+    friend bool operator==(const task& a, const task& b) noexcept { return a.s_ == b.s_; }
+
+    /// Internal: the shared state.
+    [[nodiscard]] detail::task_state<T>* state() const noexcept { return s_.get(); }
+    /// Internal: wraps a state.
+    explicit task(detail::task_state<T>* s) noexcept : s_(s) {}
+
+private:
+    detail::ref_ptr<detail::task_state<T>> s_;
+};
+
+/// A task of any result type: what `current_task()` and `all_tasks()` return.
+///
+/// Example: `for (auto& t : coio::all_tasks()) std::cout << t.get_name() << '\n';`
+class any_task {
+public:
+    /// An empty handle (current_task() outside a task).
+    any_task() noexcept = default;
+    /// From a typed task.
+    template <class T>
+    any_task(const task<T>& t) noexcept : s_(t.state()) {}  // NOLINT: implicit on purpose
+    /// Internal: wraps a state.
+    explicit any_task(detail::task_base* s) noexcept : s_(s) {}
+
+    /// See task::done.
+    [[nodiscard]] bool done() const noexcept { return s_->done(); }
+    /// See task::cancelled.
+    [[nodiscard]] bool cancelled() const noexcept { return s_->is_cancelled(); }
+    /// See task::cancel.
+    bool cancel() noexcept { return s_->cancel(); }
+    /// See task::cancelling.
+    [[nodiscard]] unsigned cancelling() const noexcept { return s_->cancelling(); }
+    /// See task::uncancel.
+    unsigned uncancel() noexcept { return s_->uncancel(); }
+    /// See task::get_name.
+    [[nodiscard]] std::string get_name() const { return s_->name(); }
+    /// See task::set_name.
+    void set_name(std::string name) { s_->set_name(std::move(name)); }
+    /// See task::created_at.
+    [[nodiscard]] const coio::source_location& created_at() const noexcept { return s_->where(); }
+    /// What the task is suspended on ("sleep", "uring op", ...), or null when not waiting.
+    [[nodiscard]] const char* waiting_on() const noexcept { return s_->waiting_on(); }
+    /// True when the handle refers to a task.
+    explicit operator bool() const noexcept { return static_cast<bool>(s_); }
+    friend bool operator==(const any_task& a, const any_task& b) noexcept { return a.s_ == b.s_; }
+    /// Internal: the shared state.
+    [[nodiscard]] detail::task_base* state() const noexcept { return s_.get(); }
+
+private:
+    detail::ref_ptr<detail::task_base> s_;
+};
+
+/// Schedules `c` to run concurrently on the running loop (asyncio.create_task).
+///
+/// The task starts on the next loop iteration. `name` defaults to "Task-N".
+/// Returns: the task handle.
+/// Throws: invalid_state_error with no running loop, or when `c` is empty or already awaited.
+///
+/// Example: `auto t = coio::create_task(fetch(url), "fetch");`
+template <class T>
+task<T> create_task(coro<T> c, std::string name = {},
+                    coio::source_location where = coio::source_location::current()) {
+    return get_running_loop().create_task(std::move(c), std::move(name), where);
+}
+
+/// The task running now, or an empty any_task outside a task (asyncio.current_task).
+[[nodiscard]] inline any_task current_task() noexcept {
+    event_loop* l = detail::running_loop;
+    return l && l->current_task_state() ? any_task(l->current_task_state()) : any_task();
+}
+
+/// Every task of the running loop that is not done yet (asyncio.all_tasks).
+/// Throws: invalid_state_error with no running loop.
+[[nodiscard]] inline std::vector<any_task> all_tasks() {
+    event_loop& loop = get_running_loop();
+    std::vector<any_task> out;
+    for (auto* s = loop.live_states(); s; s = s->next_live())
+        if (s->is_task() && !s->done()) out.emplace_back(static_cast<detail::task_base*>(s));
+    return out;
+}
+
+// ---- event_loop members that need task<T> ------------------------------------------
+
+template <class T>
+task<T> event_loop::create_task(coro<T> c, std::string name, coio::source_location where) {
+    if (closed_) throw invalid_state_error("coio: create_task on a closed event loop");
+    if (!c.valid()) throw invalid_state_error("coio: create_task of an empty or already awaited coro");
+    auto* s = new detail::task_state<T>(this, c.release(), where);
+    if (!name.empty()) s->set_name(std::move(name));
+    return task<T>(s);
+}
+
+template <class T>
+T event_loop::run_until_complete(task<T> t) {
+    run_until_done(*t.state());
+    return t.state()->take_for_await();  // rethrows its exception / cancelled_error
+}
+
+template <class T>
+T event_loop::run_until_complete(coro<T> c) {
+    if (closed_) throw invalid_state_error("coio: the event loop is closed");
+    if (running_) throw invalid_state_error("coio: this event loop is already running");
+    return run_until_complete(create_task(std::move(c)));
+}
+
+namespace detail {
+inline void finish_task_root(task_base* owner) noexcept { owner->finish_root(); }
+} // namespace detail
+
+} // namespace coio

@@ -108,6 +108,12 @@ public:
         waiting_on_ = hook;
         return true;
     }
+    /// Suspends even though a cancellation may be pending: for awaitables that must wait for
+    /// their children to finish before they report a cancellation (gather, task groups).
+    void begin_wait_uncancellable(std::coroutine_handle<> h, cancel_hook* hook) noexcept {
+        resume_at_ = h;
+        waiting_on_ = hook;
+    }
     /// Resumes the task at the handle given to begin_wait, on the next loop iteration.
     void wake() noexcept;
 

@@ -1,0 +1,266 @@
+// coio/gather.hpp - coio::gather (asyncio.gather).
+#pragma once
+
+#include <coio/awaitable_traits.hpp>
+#include <coio/detail/task_base.hpp>
+#include <coio/loop.hpp>
+#include <coio/outcome.hpp>
+
+#include <array>
+#include <cstddef>
+#include <exception>
+#include <limits>
+#include <ranges>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace coio {
+
+/// Tag: `gather(coio::return_exceptions, ...)` collects errors as outcomes instead of
+/// throwing (asyncio's `return_exceptions=True`).
+struct return_exceptions_t {
+    explicit return_exceptions_t() = default;
+};
+/// See return_exceptions_t.
+inline constexpr return_exceptions_t return_exceptions{};
+
+namespace detail {
+
+class gather_join;
+
+struct gather_node : done_node {
+    gather_join* join = nullptr;
+    future_base* child = nullptr;
+};
+
+/// Waits for every child; on the first failure (unless collecting outcomes) cancels the
+/// others and still waits for all of them, so no child outlives what its caller lent it.
+class gather_join : cancel_hook {
+public:
+    gather_join(gather_node* nodes, std::size_t n, bool collect) noexcept
+        : nodes_(nodes), size_(n), collect_(collect) {
+        what = "gather";
+    }
+    gather_join(const gather_join&) = delete;
+    gather_join& operator=(const gather_join&) = delete;
+
+    bool suspend(std::coroutine_handle<> h) {
+        waiter_ = &require_current_task();
+        for (std::size_t i = 0; i < size_; ++i) {
+            gather_node& n = nodes_[i];
+            if (n.child->done()) { note_done(*n.child); continue; }
+            n.join = this;
+            n.on_done = [](done_node* dn, future_base& f) noexcept {
+                auto* node = static_cast<gather_node*>(dn);
+                node->join->note_done(f);
+                if (--node->join->remaining_ == 0) node->join->waiter_->wake();
+            };
+            n.child->add_done_node(&n);
+            ++remaining_;
+        }
+        if (remaining_ == 0) return false;
+        on_cancel = [](cancel_hook* c) noexcept {
+            auto* self = static_cast<gather_join*>(c);
+            self->cancelled_ = true;
+            self->cancel_children();
+        };
+        waiter_->begin_wait_uncancellable(h, this);
+        if (waiter_->cancel_pending() || (failed_ && !collect_)) {
+            // Cancelled before we even waited, or a child had already failed: stop the rest.
+            if (waiter_->cancel_pending()) cancelled_ = true;
+            cancel_children();  // may complete futures synchronously and wake us: that is fine
+        }
+        return true;
+    }
+
+    /// After resumption: throws the outer cancellation or the first child failure.
+    void check() {
+        // A cancellation that arrives after every child finished leaves the results intact; it
+        // stays pending for the task's next await.
+        if (cancelled_) {
+            retrieve_all();
+            waiter_->throw_cancel();
+        }
+        if (failed_ && !collect_) {
+            std::exception_ptr first = first_failed_->failure();
+            retrieve_all();
+            std::rethrow_exception(first);
+        }
+    }
+
+private:
+    void note_done(future_base& f) noexcept {
+        if (failed_ || !f.failed()) return;
+        failed_ = true;
+        first_failed_ = &f;
+        if (!collect_ && waiter_) cancel_children();
+    }
+    void cancel_children() noexcept {
+        for (std::size_t i = 0; i < size_; ++i)
+            if (!nodes_[i].child->done()) nodes_[i].child->cancel();
+    }
+    void retrieve_all() noexcept {
+        // gather looked at every child's outcome: none is reported as "never retrieved".
+        for (std::size_t i = 0; i < size_; ++i)
+            if (nodes_[i].child->done()) (void)nodes_[i].child->failure();
+    }
+
+    gather_node* nodes_;
+    std::size_t size_;
+    std::size_t remaining_ = 0;
+    task_base* waiter_ = nullptr;
+    future_base* first_failed_ = nullptr;
+    bool collect_;
+    bool failed_ = false;
+    bool cancelled_ = false;
+};
+
+template <bool Collect, class... S>
+class gather_tuple_awaiter {
+public:
+    explicit gather_tuple_awaiter(ref_ptr<S>... children)
+        : children_(std::move(children)...), join_(nodes_.data(), sizeof...(S), Collect) {
+        bind(std::index_sequence_for<S...>{});
+    }
+    gather_tuple_awaiter(gather_tuple_awaiter&& o) noexcept
+        : children_(std::move(o.children_)), join_(nodes_.data(), sizeof...(S), Collect) {
+        bind(std::index_sequence_for<S...>{});
+    }
+
+    bool await_ready() const noexcept { return false; }  // suspend() skips the wait if all are done
+    bool await_suspend(std::coroutine_handle<> h) { return join_.suspend(h); }
+    auto await_resume() {
+        join_.check();
+        return collect(std::index_sequence_for<S...>{});
+    }
+
+private:
+    template <std::size_t... I>
+    void bind(std::index_sequence<I...>) noexcept { ((nodes_[I].child = std::get<I>(children_).get()), ...); }
+    template <std::size_t... I>
+    auto collect(std::index_sequence<I...>) {
+        if constexpr (Collect) return std::tuple{std::get<I>(children_)->take_outcome()...};
+        else return std::tuple<non_void_t<decltype(std::get<I>(children_)->take_for_await())>...>{
+            take_non_void(*std::get<I>(children_))...};
+    }
+
+    std::tuple<ref_ptr<S>...> children_;
+    std::array<gather_node, sizeof...(S)> nodes_{};
+    gather_join join_;
+};
+
+template <bool Collect, class S>
+class gather_range_awaiter {
+    using value = decltype(std::declval<S&>().take_for_await());
+
+public:
+    explicit gather_range_awaiter(std::vector<ref_ptr<S>> children)
+        : children_(std::move(children)), nodes_(children_.size()), join_(nodes_.data(), nodes_.size(), Collect) {
+        for (std::size_t i = 0; i < children_.size(); ++i) nodes_[i].child = children_[i].get();
+    }
+
+    bool await_ready() const noexcept { return children_.empty(); }
+    bool await_suspend(std::coroutine_handle<> h) { return join_.suspend(h); }
+    auto await_resume() {
+        join_.check();
+        if constexpr (Collect) {
+            std::vector<outcome<value>> out;
+            out.reserve(children_.size());
+            for (auto& c : children_) out.push_back(c->take_outcome());
+            return out;
+        } else if constexpr (std::is_void_v<value>) {
+            for (auto& c : children_) c->take_for_await();
+        } else {
+            std::vector<value> out;
+            out.reserve(children_.size());
+            for (auto& c : children_) out.push_back(c->take_for_await());
+            return out;
+        }
+    }
+
+private:
+    std::vector<ref_ptr<S>> children_;
+    std::vector<gather_node> nodes_;
+    gather_join join_;
+};
+
+template <class R>
+auto range_states(R&& r) {
+    using S = state_of<std::ranges::range_value_t<R>>;
+    std::vector<ref_ptr<S>> out;
+    if constexpr (std::ranges::sized_range<R>) out.reserve(std::ranges::size(r));
+    for (auto&& a : r) out.push_back(to_state(a));  // coros are moved out of the range
+    return out;
+}
+
+template <class R>
+concept awaitable_range = std::ranges::input_range<R> && awaitable_handle<std::ranges::range_value_t<R>>;
+
+} // namespace detail
+
+/// Runs awaitables concurrently and waits for all of them (asyncio.gather).
+///
+/// Each `coro` argument is scheduled as a task at once (when gather is called, as asyncio
+/// does); tasks and futures are awaited as they are.
+///
+/// Returns (from `co_await`): a std::tuple of the results in argument order, with
+/// std::monostate in place of void.
+/// Throws: the first exception a child raised. Unlike asyncio, gather then cancels the other
+/// children and waits for them to finish before rethrowing, so no child outlives references
+/// its caller gave it; their own exceptions are retrieved (not reported).
+///
+/// Cancellation: cancelling the awaiting task cancels every child; gather waits for them and
+/// throws cancelled_error.
+///
+/// Example:
+/// @code
+///   auto [a, b] = co_await coio::gather(take_order("A"), take_order("B"));
+/// @endcode
+template <class... A>
+    requires(sizeof...(A) > 0 && (awaitable_handle<A> && ...))
+[[nodiscard]] auto gather(A&&... aws) {
+    return detail::gather_tuple_awaiter<false, detail::state_of<A>...>(detail::to_state(std::forward<A>(aws))...);
+}
+
+/// gather that never throws for a child's failure: each element is an outcome<T> holding a
+/// value or the exception (asyncio's `return_exceptions=True`). Cancelling the awaiting task
+/// still cancels the children and throws cancelled_error.
+///
+/// Example:
+/// @code
+///   auto [a, b] = co_await coio::gather(coio::return_exceptions, f(), g());
+///   if (!a) log(a.error());
+/// @endcode
+template <class... A>
+    requires(sizeof...(A) > 0 && (awaitable_handle<A> && ...))
+[[nodiscard]] auto gather(return_exceptions_t, A&&... aws) {
+    return detail::gather_tuple_awaiter<true, detail::state_of<A>...>(detail::to_state(std::forward<A>(aws))...);
+}
+
+/// gather over a range (e.g. `std::vector<coio::coro<T>>`, moved from): returns a
+/// std::vector<T> in range order, or void for a range of void awaitables.
+///
+/// Example:
+/// @code
+///   std::vector<coio::coro<int>> jobs;  for (int i = 0; i < 100; ++i) jobs.push_back(work(i));
+///   std::vector<int> results = co_await coio::gather(std::move(jobs));
+/// @endcode
+template <class R>
+    requires detail::awaitable_range<R>
+[[nodiscard]] auto gather(R&& aws) {
+    using S = detail::state_of<std::ranges::range_value_t<R>>;
+    return detail::gather_range_awaiter<false, S>(detail::range_states(std::forward<R>(aws)));
+}
+
+/// gather over a range collecting outcomes: returns std::vector<outcome<T>>.
+template <class R>
+    requires detail::awaitable_range<R>
+[[nodiscard]] auto gather(return_exceptions_t, R&& aws) {
+    using S = detail::state_of<std::ranges::range_value_t<R>>;
+    return detail::gather_range_awaiter<true, S>(detail::range_states(std::forward<R>(aws)));
+}
+
+} // namespace coio

@@ -4,6 +4,7 @@
 #include <coio/detail/core.hpp>
 #include <coio/detail/task_base.hpp>
 #include <coio/errors.hpp>
+#include <coio/resolver_options.hpp>
 
 #include <liburing.h>
 #include <sys/eventfd.h>
@@ -44,6 +45,11 @@ struct loop_options {
     /// Install a SIGINT handler during `coio::run` (main thread only, and only when SIGINT
     /// has its default disposition) that cancels the main task, as asyncio.run does.
     bool handle_sigint = true;
+    /// Settings of the loop's default resolver (used by the free coio::getaddrinfo).
+    resolver_options resolver{};
+    /// Threads of the loop's default executor (coio::to_thread); 0: min(32, cores + 4),
+    /// asyncio's default.
+    std::size_t executor_threads = 0;
 };
 
 /// Alias: the options of `coio::run` are the options of the loop it creates.

@@ -222,7 +222,8 @@ concept awaitable_range = std::ranges::input_range<R> && awaitable_handle<std::r
 template <class... A>
     requires(sizeof...(A) > 0 && (awaitable_handle<A> && ...))
 [[nodiscard]] auto gather(A&&... aws) {
-    return detail::gather_tuple_awaiter<false, detail::state_of<A>...>(detail::to_state(std::forward<A>(aws))...);
+    // Braces: the children are created (and so start) in argument order.
+    return detail::gather_tuple_awaiter<false, detail::state_of<A>...>{detail::to_state(std::forward<A>(aws))...};
 }
 
 /// gather that never throws for a child's failure: each element is an outcome<T> holding a
@@ -237,7 +238,7 @@ template <class... A>
 template <class... A>
     requires(sizeof...(A) > 0 && (awaitable_handle<A> && ...))
 [[nodiscard]] auto gather(return_exceptions_t, A&&... aws) {
-    return detail::gather_tuple_awaiter<true, detail::state_of<A>...>(detail::to_state(std::forward<A>(aws))...);
+    return detail::gather_tuple_awaiter<true, detail::state_of<A>...>{detail::to_state(std::forward<A>(aws))...};
 }
 
 /// gather over a range (e.g. `std::vector<coio::coro<T>>`, moved from): returns a

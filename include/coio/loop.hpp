@@ -398,7 +398,8 @@ private:
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     detail::task_base* current_ = nullptr;
-    detail::future_base* live_ = nullptr;      // every live future/task state
+    detail::future_base* live_ = nullptr;      // every live future/task state, oldest first
+    detail::future_base* live_tail_ = nullptr;
     std::size_t pending_tasks_ = 0;
     detail::task_base* main_task_ = nullptr;   // the task SIGINT cancels (set by run)
     bool interrupted_ = false;
@@ -602,12 +603,12 @@ inline void event_loop::shutdown_tasks() {
     enter_running();
     struct guard { event_loop* l; ~guard() { l->leave_running(); } } g{this};
     while (pending_tasks_ > 0) {
-        // Cancel each pending task that has no cancellation on its way yet: a task may catch
-        // one cancellation and await again, and tasks may start new tasks while cleaning up.
+        // Cancel each pending task once, as asyncio.run does: a task may catch the cancellation
+        // and await its cleanup. Tasks started during shutdown are cancelled in the next round.
         for (auto* s = live_; s; s = s->next_live_) {
             if (!s->is_task_ || s->done()) continue;
             auto* t = static_cast<detail::task_base*>(s);
-            if (!t->cancel_pending()) t->cancel();
+            if (!std::exchange(t->shutdown_cancelled, true)) t->cancel();
         }
         run_once();
     }
@@ -688,9 +689,10 @@ inline void event_loop::dump_tasks(std::ostream& os) const {
 namespace detail {
 
 inline future_base::future_base(event_loop* loop) noexcept : loop_(loop) {
-    next_live_ = loop->live_;
-    if (next_live_) next_live_->prev_live_ = this;
-    loop->live_ = this;
+    // Appended: all_tasks(), dump_tasks() and shutdown see tasks in creation order.
+    prev_live_ = loop->live_tail_;
+    if (prev_live_) prev_live_->next_live_ = this; else loop->live_ = this;
+    loop->live_tail_ = this;
 }
 
 inline future_base::~future_base() {
@@ -701,7 +703,7 @@ inline future_base::~future_base() {
     }
     if (!loop_) return;
     if (prev_live_) prev_live_->next_live_ = next_live_; else loop_->live_ = next_live_;
-    if (next_live_) next_live_->prev_live_ = prev_live_;
+    if (next_live_) next_live_->prev_live_ = prev_live_; else loop_->live_tail_ = prev_live_;
 }
 
 inline bool future_base::cancel() noexcept {

@@ -20,7 +20,7 @@ namespace coio {
 /// @endcode
 struct resolver_options {
     /// Name servers as "ip", "ip:port" or "[ipv6]:port"; empty: the system's.
-    std::vector<std::string> servers;
+    std::vector<std::string> servers{};
     /// Time to wait for an answer, per try; zero: the system's default.
     std::chrono::milliseconds timeout{0};
     /// Attempts per server; zero: the system's default.
@@ -30,7 +30,7 @@ struct resolver_options {
     /// Dots a name needs to be tried as absolute first; negative: the system's default.
     int ndots = -1;
     /// Search domains; empty: the system's.
-    std::vector<std::string> search;
+    std::vector<std::string> search{};
     /// Upper bound of queries in flight on this resolver; the rest wait in a FIFO. A burst of
     /// thousands of lookups otherwise overflows socket buffers and waits for retries.
     std::size_t max_inflight = 100;

@@ -214,8 +214,11 @@ T event_loop::run_until_complete(task<T> t) {
 
 template <class T>
 T event_loop::run_until_complete(coro<T> c) {
+    // Check before creating the task: a task left behind on a loop that cannot run leaks.
     if (closed_) throw invalid_state_error("coio: the event loop is closed");
     if (running_) throw invalid_state_error("coio: this event loop is already running");
+    if (detail::running_loop)
+        throw invalid_state_error("coio: cannot run an event loop while another loop is running in the same thread");
     return run_until_complete(create_task(std::move(c)));
 }
 

@@ -151,6 +151,9 @@ protected:
     bool must_cancel_ = false;
     bool started_ = false;
 
+public:
+    bool shutdown_cancelled = false;  // event_loop::close() cancels each task once, as asyncio.run
+
 private:
     cancel_hook* waiting_on_ = nullptr;
     const void* timeout_cause_ = nullptr;

@@ -1,0 +1,78 @@
+#include <coio/future.hpp>
+
+#include "support/catch.hpp"
+#include "support/co_check.hpp"
+
+#include <coio/gather.hpp>
+#include <coio/run.hpp>
+#include <coio/sleep.hpp>
+#include <coio/task.hpp>
+
+#include <stdexcept>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("future: set_result wakes every awaiter") {
+    coio::run([]() -> coio::coro<void> {
+        coio::future<int> f;
+        CHECK_FALSE(f.done());
+        CHECK_THROWS_AS(f.result(), coio::invalid_state_error);
+        auto waiter = [](coio::future<int> f) -> coio::coro<int> { co_return co_await f; };
+        auto a = coio::create_task(waiter(f));
+        auto b = coio::create_task(waiter(f));
+        coio::get_running_loop().call_later(5ms, [f]() mutable { f.set_result(11); });
+        CO_CHECK(co_await a == 11);
+        CO_CHECK(co_await b == 11);
+        CHECK(f.result() == 11);
+        CHECK_THROWS_AS(f.set_result(1), coio::invalid_state_error);
+    }());
+}
+
+TEST_CASE("future: exceptions and cancellation") {
+    coio::run([]() -> coio::coro<void> {
+        coio::future<void> f;
+        f.set_exception(std::make_exception_ptr(std::logic_error("nope")));
+        CHECK_THROWS_AS(co_await f, std::logic_error);
+        CHECK(f.exception() != nullptr);
+        CHECK_THROWS_AS(f.set_exception(nullptr), coio::invalid_state_error);
+
+        coio::future<int> g;
+        CHECK(g.cancel());
+        CHECK(g.cancelled());
+        CHECK_FALSE(g.cancel());
+        CHECK_THROWS_AS(co_await g, coio::cancelled_error);
+        CHECK_THROWS_AS(g.result(), coio::cancelled_error);
+    }());
+}
+
+TEST_CASE("future: cancelling the awaiting task cancels the future") {
+    coio::run([]() -> coio::coro<void> {
+        coio::future<int> f;
+        auto t = coio::create_task([](coio::future<int> f) -> coio::coro<int> { co_return co_await f; }(f));
+        co_await coio::sleep(1ms);
+        t.cancel();
+        CHECK_THROWS_AS(co_await t, coio::cancelled_error);
+        CHECK(f.cancelled());
+    }());
+}
+
+TEST_CASE("future: done callbacks and gather") {
+    coio::run([]() -> coio::coro<void> {
+        coio::future<int> f;
+        int seen = 0;
+        f.add_done_callback([&](coio::future<int> d) { seen = d.result(); });
+        coio::get_running_loop().call_soon([f]() mutable { f.set_result(3); });
+        auto [v, w] = co_await coio::gather(f, coio::create_task([]() -> coio::coro<int> { co_return 4; }()));
+        CHECK(v + w == 7);
+        co_await coio::sleep(0);
+        CHECK(seen == 3);
+    }());
+}
+
+TEST_CASE("future: an abandoned future with callbacks frees them") {
+    coio::run([]() -> coio::coro<void> {
+        coio::future<int> f;
+        f.add_done_callback([](coio::future<int>) {});
+        co_return;  // f is never completed; LeakSanitizer checks the callback node is freed
+    }());
+}

@@ -34,7 +34,7 @@ struct coro_result<void> {
 };
 
 /// Called by the final awaiter of a task's root coroutine (defined in task.hpp).
-void finish_task_root(task_base* owner) noexcept;
+void finish_task_root(task_base* owner, std::coroutine_handle<> root) noexcept;
 } // namespace detail
 
 /// A coroutine returning T: asyncio's *coroutine object*.
@@ -73,7 +73,7 @@ public:
             std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
                 promise_type& p = h.promise();
                 if (p.owner) {  // the root of a task: the task takes the result, frees the frame
-                    detail::finish_task_root(p.owner);
+                    detail::finish_task_root(p.owner, h);
                     return std::noop_coroutine();
                 }
                 return detail::transfer(p.continuation);  // straight back to the awaiter
@@ -82,6 +82,9 @@ public:
         };
         final_awaiter final_suspend() noexcept { return {}; }
         void unhandled_exception() noexcept { this->result.set_exception(std::current_exception()); }
+        // Frames come from coio's recycling pool (see detail::frame_pool).
+        static void* operator new(std::size_t n) { return detail::frame_pool::allocate(n); }
+        static void operator delete(void* p, std::size_t n) noexcept { detail::frame_pool::deallocate(p, n); }
 
         std::coroutine_handle<> continuation = std::noop_coroutine();
         detail::task_base* owner = nullptr;

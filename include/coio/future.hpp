@@ -130,6 +130,7 @@ void add_done_callback(State* s, F f) {
     auto* n = new node(std::move(f));
     n->on_done = [](done_node* dn, future_base& st) noexcept {
         auto* self = static_cast<node*>(dn);
+        if (!st.done()) { delete self; return; }  // the future died unset: nothing to call
         try {
             st.loop()->call_soon([f = std::move(self->f), h = Handle(static_cast<State*>(&st))]() mutable { f(h); });
         } catch (...) {
@@ -137,7 +138,6 @@ void add_done_callback(State* s, F f) {
         }
         delete self;
     };
-    n->on_discard = [](done_node* dn) noexcept { delete static_cast<node*>(dn); };
     s->add_done_node(n);
 }
 

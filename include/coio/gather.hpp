@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <ranges>
 #include <tuple>
 #include <type_traits>
@@ -38,6 +39,10 @@ struct gather_node : done_node {
 
 /// Waits for every child; on the first failure (unless collecting outcomes) cancels the
 /// others and still waits for all of them, so no child outlives what its caller lent it.
+///
+/// Subscribes to the children when constructed, in the same pass that takes their
+/// references: a gather of a million tasks touches each child's state as few times as
+/// possible (the benchmark is bound by those cache misses, not by instructions).
 class gather_join : cancel_hook {
 public:
     gather_join(gather_node* nodes, std::size_t n, bool collect) noexcept
@@ -46,21 +51,30 @@ public:
     }
     gather_join(const gather_join&) = delete;
     gather_join& operator=(const gather_join&) = delete;
+    ~gather_join() {
+        // Never awaited, or destroyed early: stop listening to the children still running.
+        if (remaining_ == 0) return;
+        for (std::size_t i = 0; i < size_; ++i)
+            if (!nodes_[i].child->done()) nodes_[i].child->remove_done_node(&nodes_[i]);
+    }
+
+    void subscribe(std::size_t i, future_base* child) noexcept {
+        gather_node& n = nodes_[i];
+        n.child = child;
+        if (child->done()) { note_done(*child); return; }
+        n.join = this;
+        n.on_done = [](done_node* dn, future_base& f) noexcept {
+            auto* node = static_cast<gather_node*>(dn);
+            gather_join* self = node->join;
+            self->note_done(f);
+            if (--self->remaining_ == 0 && self->waiter_) self->waiter_->wake();
+        };
+        child->add_done_node(&n);
+        ++remaining_;
+    }
 
     bool suspend(std::coroutine_handle<> h) {
         waiter_ = &require_current_task();
-        for (std::size_t i = 0; i < size_; ++i) {
-            gather_node& n = nodes_[i];
-            if (n.child->done()) { note_done(*n.child); continue; }
-            n.join = this;
-            n.on_done = [](done_node* dn, future_base& f) noexcept {
-                auto* node = static_cast<gather_node*>(dn);
-                node->join->note_done(f);
-                if (--node->join->remaining_ == 0) node->join->waiter_->wake();
-            };
-            n.child->add_done_node(&n);
-            ++remaining_;
-        }
         if (remaining_ == 0) return false;
         on_cancel = [](cancel_hook* c) noexcept {
             auto* self = static_cast<gather_join*>(c);
@@ -68,9 +82,9 @@ public:
             self->cancel_children();
         };
         waiter_->begin_wait_uncancellable(h, this);
-        if (waiter_->cancel_pending() || (failed_ && !collect_)) {
-            // Cancelled before we even waited, or a child had already failed: stop the rest.
-            if (waiter_->cancel_pending()) cancelled_ = true;
+        if (waiter_->cancel_pending()) {
+            // Cancelled before we even waited: stop the children, wait for them, then report.
+            cancelled_ = true;
             cancel_children();  // may complete futures synchronously and wake us: that is fine
         }
         return true;
@@ -90,17 +104,18 @@ public:
             std::rethrow_exception(first);
         }
     }
+    [[nodiscard]] bool any_failed() const noexcept { return failed_; }
 
 private:
     void note_done(future_base& f) noexcept {
         if (failed_ || !f.failed()) return;
         failed_ = true;
         first_failed_ = &f;
-        if (!collect_ && waiter_) cancel_children();
+        if (!collect_) cancel_children();
     }
     void cancel_children() noexcept {
         for (std::size_t i = 0; i < size_; ++i)
-            if (!nodes_[i].child->done()) nodes_[i].child->cancel();
+            if (nodes_[i].child && !nodes_[i].child->done()) nodes_[i].child->cancel();
     }
     void retrieve_all() noexcept {
         // gather looked at every child's outcome: none is reported as "never retrieved".
@@ -120,71 +135,80 @@ private:
 
 template <bool Collect, class... S>
 class gather_tuple_awaiter {
+    struct state {
+        explicit state(ref_ptr<S>... c) : children(std::move(c)...), join(nodes.data(), sizeof...(S), Collect) {
+            subscribe(std::index_sequence_for<S...>{});
+        }
+        template <std::size_t... I>
+        void subscribe(std::index_sequence<I...>) noexcept { (join.subscribe(I, std::get<I>(children).get()), ...); }
+        std::tuple<ref_ptr<S>...> children;
+        std::array<gather_node, sizeof...(S)> nodes{};
+        gather_join join;
+    };
+
 public:
-    explicit gather_tuple_awaiter(ref_ptr<S>... children)
-        : children_(std::move(children)...), join_(nodes_.data(), sizeof...(S), Collect) {
-        bind(std::index_sequence_for<S...>{});
-    }
-    gather_tuple_awaiter(gather_tuple_awaiter&& o) noexcept
-        : children_(std::move(o.children_)), join_(nodes_.data(), sizeof...(S), Collect) {
-        bind(std::index_sequence_for<S...>{});
-    }
+    explicit gather_tuple_awaiter(ref_ptr<S>... children) : s_(std::make_unique<state>(std::move(children)...)) {}
 
     bool await_ready() const noexcept { return false; }  // suspend() skips the wait if all are done
-    bool await_suspend(std::coroutine_handle<> h) { return join_.suspend(h); }
+    bool await_suspend(std::coroutine_handle<> h) { return s_->join.suspend(h); }
     auto await_resume() {
-        join_.check();
+        s_->join.check();
         return collect(std::index_sequence_for<S...>{});
     }
 
 private:
     template <std::size_t... I>
-    void bind(std::index_sequence<I...>) noexcept { ((nodes_[I].child = std::get<I>(children_).get()), ...); }
-    template <std::size_t... I>
     auto collect(std::index_sequence<I...>) {
-        if constexpr (Collect) return std::tuple{std::get<I>(children_)->take_outcome()...};
-        else return std::tuple<non_void_t<decltype(std::get<I>(children_)->take_for_await())>...>{
-            take_non_void(*std::get<I>(children_))...};
+        auto& c = s_->children;
+        if constexpr (Collect) return std::tuple{std::get<I>(c)->take_outcome()...};
+        else return std::tuple<non_void_t<decltype(std::get<I>(c)->take_for_await())>...>{take_non_void(*std::get<I>(c))...};
     }
 
-    std::tuple<ref_ptr<S>...> children_;
-    std::array<gather_node, sizeof...(S)> nodes_{};
-    gather_join join_;
+    std::unique_ptr<state> s_;  // one allocation per gather; keeps the awaiter movable
 };
 
 template <bool Collect, class S>
 class gather_range_awaiter {
     using value = decltype(std::declval<S&>().take_for_await());
+    struct state {
+        explicit state(std::size_t n) : nodes(n), join(nodes.data(), n, Collect) { children.reserve(n); }
+        std::vector<ref_ptr<S>> children;
+        std::vector<gather_node> nodes;
+        gather_join join;
+    };
 
 public:
-    explicit gather_range_awaiter(std::vector<ref_ptr<S>> children)
-        : children_(std::move(children)), nodes_(children_.size()), join_(nodes_.data(), nodes_.size(), Collect) {
-        for (std::size_t i = 0; i < children_.size(); ++i) nodes_[i].child = children_[i].get();
+    /// Takes each child from `make(element)` over `r`, subscribing as it goes.
+    template <class R, class Make>
+    gather_range_awaiter(R&& r, std::size_t n, Make make) : s_(std::make_unique<state>(n)) {
+        for (auto&& a : r) {
+            s_->children.push_back(make(a));
+            s_->join.subscribe(s_->children.size() - 1, s_->children.back().get());
+        }
     }
 
-    bool await_ready() const noexcept { return children_.empty(); }
-    bool await_suspend(std::coroutine_handle<> h) { return join_.suspend(h); }
+    bool await_ready() const noexcept { return s_->children.empty(); }
+    bool await_suspend(std::coroutine_handle<> h) { return s_->join.suspend(h); }
     auto await_resume() {
-        join_.check();
+        s_->join.check();
+        auto& children = s_->children;
         if constexpr (Collect) {
             std::vector<outcome<value>> out;
-            out.reserve(children_.size());
-            for (auto& c : children_) out.push_back(c->take_outcome());
+            out.reserve(children.size());
+            for (auto& c : children) out.push_back(c->take_outcome());
             return out;
         } else if constexpr (std::is_void_v<value>) {
-            for (auto& c : children_) c->take_for_await();
+            // Nothing failed (check() would have thrown): no need to visit the children again.
         } else {
             std::vector<value> out;
-            out.reserve(children_.size());
-            for (auto& c : children_) out.push_back(c->take_for_await());
+            out.reserve(children.size());
+            for (auto& c : children) out.push_back(c->take_for_await());
             return out;
         }
     }
 
 private:
-    std::vector<ref_ptr<S>> children_;
-    std::vector<gather_node> nodes_;
-    gather_join join_;
+    std::unique_ptr<state> s_;
 };
 
 template <class R>
@@ -194,6 +218,12 @@ auto range_states(R&& r) {
     if constexpr (std::ranges::sized_range<R>) out.reserve(std::ranges::size(r));
     for (auto&& a : r) out.push_back(to_state(a));  // coros are moved out of the range
     return out;
+}
+
+template <class R>
+std::size_t range_size(R& r) {
+    if constexpr (std::ranges::sized_range<R>) return static_cast<std::size_t>(std::ranges::size(r));
+    else return static_cast<std::size_t>(std::ranges::distance(r));
 }
 
 template <class R>
@@ -253,7 +283,7 @@ template <class R>
     requires detail::awaitable_range<R>
 [[nodiscard]] auto gather(R&& aws) {
     using S = detail::state_of<std::ranges::range_value_t<R>>;
-    return detail::gather_range_awaiter<false, S>(detail::range_states(std::forward<R>(aws)));
+    return detail::gather_range_awaiter<false, S>(aws, detail::range_size(aws), [](auto& a) { return detail::to_state(a); });
 }
 
 /// gather over a range collecting outcomes: returns std::vector<outcome<T>>.
@@ -261,7 +291,7 @@ template <class R>
     requires detail::awaitable_range<R>
 [[nodiscard]] auto gather(return_exceptions_t, R&& aws) {
     using S = detail::state_of<std::ranges::range_value_t<R>>;
-    return detail::gather_range_awaiter<true, S>(detail::range_states(std::forward<R>(aws)));
+    return detail::gather_range_awaiter<true, S>(aws, detail::range_size(aws), [](auto& a) { return detail::to_state(a); });
 }
 
 } // namespace coio

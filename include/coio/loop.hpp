@@ -522,26 +522,32 @@ inline void event_loop::on_wake() noexcept {
 }
 
 inline void event_loop::run_once() {
-    __kernel_timespec ts{};
-    __kernel_timespec* wait = nullptr;  // null: sleep until a completion arrives
+    // The one system call of the iteration: submit what was prepared and collect completions.
+    int r;
     if (!ready_.empty() || stopping_) {
-        wait = &ts;  // work is ready: only submit and collect, do not sleep
-    } else if (detail::timer_node* t = timers_.top()) {
-        auto d = t->deadline - clock::now();
-        if (d < clock::duration::zero()) d = clock::duration::zero();
-        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-        ts.tv_sec = ns / 1'000'000'000;
-        ts.tv_nsec = ns % 1'000'000'000;
-        wait = &ts;
+        // Work is ready: do not sleep. A plain GETEVENTS enter, not a zero timeout, which
+        // costs a kernel timer setup (measured: ~20 us per iteration against ~1 us).
+        r = io_uring_submit_and_get_events(&ring_);
+    } else {
+        __kernel_timespec ts{};
+        __kernel_timespec* wait = nullptr;  // null: sleep until a completion arrives
+        if (detail::timer_node* t = timers_.top()) {
+            auto d = t->deadline - clock::now();
+            if (d < clock::duration::zero()) d = clock::duration::zero();
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+            ts.tv_sec = ns / 1'000'000'000;
+            ts.tv_nsec = ns % 1'000'000'000;
+            wait = &ts;
+        }
+        io_uring_cqe* cqe = nullptr;
+        // Sleep until at least one completion or the nearest timer's deadline.
+        r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, wait, nullptr);
     }
-    io_uring_cqe* cqe = nullptr;
-    // The one system call of the iteration: submit what was prepared, wait for at least one
-    // completion or the deadline.
-    int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, wait, nullptr);
     ++enter_calls_;
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-        throw std::system_error(-r, std::system_category(), "coio: io_uring_submit_and_wait_timeout");
+        throw std::system_error(-r, std::system_category(), "coio: io_uring_enter");
 
+    io_uring_cqe* cqe = nullptr;
     unsigned head;
     unsigned seen = 0;
     io_uring_for_each_cqe(&ring_, head, cqe) {
@@ -696,10 +702,11 @@ inline future_base::future_base(event_loop* loop) noexcept : loop_(loop) {
 }
 
 inline future_base::~future_base() {
-    // Subscribers of a future that never completed (allocated done-callbacks) are freed here.
+    // Subscribers of a future that never completed (allocated done-callbacks): on_done with the
+    // state still pending tells them to free themselves.
     while (done_node* n = nodes_) {
-        remove_done_node(n);
-        if (n->on_discard) n->on_discard(n);
+        nodes_ = n->next;
+        n->on_done(n, *this);
     }
     if (!loop_) return;
     if (prev_live_) prev_live_->next_live_ = next_live_; else loop_->live_ = next_live_;
@@ -722,7 +729,7 @@ inline void future_base::complete(status s) noexcept {
     status_ = s;
     add_ref();  // a subscriber may drop the last handle while we walk the list
     while (done_node* n = nodes_) {
-        remove_done_node(n);
+        nodes_ = n->next;
         n->on_done(n, *this);
     }
     release();
@@ -742,13 +749,13 @@ inline void future_base::report_unretrieved() noexcept {
     else event_loop::default_exception_handler(ctx);
 }
 
-inline std::uint64_t next_task_id() noexcept {
-    static thread_local std::uint64_t id = 0;
+inline std::uint32_t next_task_id() noexcept {
+    static thread_local std::uint32_t id = 0;
     return ++id;
 }
 
 inline task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where) noexcept
-    : future_base(loop), resume_at_(root), where_(where), id_(next_task_id()) {
+    : future_base(loop), resume_at_(root), where_file_(where.file_name()), where_line_(where.line()), id_(next_task_id()) {
     is_task_ = true;
     run = &task_base::run_step;
     ++loop->pending_tasks_;
@@ -807,7 +814,7 @@ inline void task_base::run_step(work_item* w) noexcept {
     if (!t->started_) {
         t->started_ = true;
         // Cancelled before it ever ran: like asyncio, the coroutine body never starts.
-        if (t->must_cancel_) { t->finish_root(); return; }
+        if (t->must_cancel_) { t->finish_root(t->resume_at_); return; }
     }
     t->waiting_on_ = nullptr;  // running, so no longer waiting on anything
     event_loop* loop = t->loop_;

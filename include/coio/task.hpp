@@ -20,16 +20,16 @@ public:
     using handle_type = typename coro<T>::handle_type;
 
     task_state(event_loop* loop, handle_type h, coio::source_location where) noexcept
-        : result_state<T, task_base>(loop, h, where), root_(h) {
+        : result_state<T, task_base>(loop, h, where) {
         h.promise().owner = this;
         h.promise().started = true;
     }
-    ~task_state() override {
-        if (root_) root_.destroy();  // only if the loop vanished without running it (defensive)
-    }
 
-    void finish_root() noexcept override {
-        handle_type h = std::exchange(root_, {});
+    static void* operator new(std::size_t n) { return frame_pool::allocate(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
+
+    void finish_root(std::coroutine_handle<> root) noexcept override {
+        handle_type h = handle_type::from_address(root.address());
         auto& slot = h.promise().result;
         auto s = future_base::status::finished;
         if (slot.empty() || this->must_cancel_) {
@@ -48,9 +48,6 @@ public:
         h.destroy();
         this->finish(s);
     }
-
-private:
-    handle_type root_;
 };
 
 } // namespace detail
@@ -107,7 +104,7 @@ public:
     /// Renames the task.
     void set_name(std::string name) { s_->set_name(std::move(name)); }
     /// Where the task was created.
-    [[nodiscard]] const coio::source_location& created_at() const noexcept { return s_->where(); }
+    [[nodiscard]] coio::source_location created_at() const noexcept { return s_->where(); }
 
     /// Waits for the task; gives its result or rethrows its exception.
     auto operator co_await() const noexcept { return detail::state_awaiter<T, detail::task_state<T>>(s_); }
@@ -153,7 +150,7 @@ public:
     /// See task::set_name.
     void set_name(std::string name) { s_->set_name(std::move(name)); }
     /// See task::created_at.
-    [[nodiscard]] const coio::source_location& created_at() const noexcept { return s_->where(); }
+    [[nodiscard]] coio::source_location created_at() const noexcept { return s_->where(); }
     /// What the task is suspended on ("sleep", "uring op", ...), or null when not waiting.
     [[nodiscard]] const char* waiting_on() const noexcept { return s_->waiting_on(); }
     /// True when the handle refers to a task.
@@ -223,7 +220,7 @@ T event_loop::run_until_complete(coro<T> c) {
 }
 
 namespace detail {
-inline void finish_task_root(task_base* owner) noexcept { owner->finish_root(); }
+inline void finish_task_root(task_base* owner, std::coroutine_handle<> root) noexcept { owner->finish_root(root); }
 } // namespace detail
 
 } // namespace coio

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -40,24 +42,19 @@ class event_loop;
 /// <source_location> is unusable with clang 14 over libstdc++ 12, so coio has its own.
 struct source_location {
     /// The caller's location.
-    static constexpr source_location current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE(),
-                                             const char* function = __builtin_FUNCTION()) noexcept {
-        source_location l;
-        l.file_ = file;
-        l.line_ = line;
-        l.function_ = function;
-        return l;
+    static constexpr source_location current(const char* file = __builtin_FILE(),
+                                             unsigned line = __builtin_LINE()) noexcept {
+        return source_location(file, line);
     }
+    constexpr source_location() noexcept = default;
+    constexpr source_location(const char* file, unsigned line) noexcept : file_(file), line_(line) {}
     /// The file name.
     [[nodiscard]] constexpr const char* file_name() const noexcept { return file_; }
     /// The line number.
     [[nodiscard]] constexpr unsigned line() const noexcept { return line_; }
-    /// The function name.
-    [[nodiscard]] constexpr const char* function_name() const noexcept { return function_; }
 
 private:
     const char* file_ = "";
-    const char* function_ = "";
     unsigned line_ = 0;
 };
 
@@ -89,6 +86,93 @@ inline void resume(std::coroutine_handle<> h) noexcept {
     while (trampoline_next) std::exchange(trampoline_next, nullptr).resume();
 #endif
 }
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COIO_FRAME_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define COIO_FRAME_POOL 0
+#endif
+#endif
+#ifndef COIO_FRAME_POOL
+#define COIO_FRAME_POOL 1
+#endif
+
+/// Recycles coroutine frames and task states: a thread-local free list per 16-byte size
+/// class, refilled from 64 KiB slabs. Measured on spawn+gather of a million tasks: malloc's
+/// free/consolidate work was a quarter of the time, and its per-block headers a fifth of the
+/// memory. Slabs are kept for the life of the process (a block freed on another thread joins
+/// that thread's list, so no slab can be returned safely); the pool holds the peak, as
+/// Seastar's allocator does. Disabled under AddressSanitizer and ThreadSanitizer, so they
+/// see every allocation.
+class frame_pool {
+public:
+    static constexpr std::size_t granularity = 16;
+    static constexpr std::size_t max_size = 512;
+
+    static void* allocate(std::size_t n) {
+#if COIO_FRAME_POOL
+        if (n <= max_size) {
+            frame_pool& p = local();
+            const std::size_t c = (n - 1) / granularity;
+            if (block* b = p.free_[c]) {
+                p.free_[c] = b->next;
+                return b;
+            }
+            return p.refill(c);
+        }
+#endif
+        return ::operator new(n);
+    }
+    static void deallocate(void* ptr, std::size_t n) noexcept {
+#if COIO_FRAME_POOL
+        if (n <= max_size) {
+            frame_pool& p = local();
+            const std::size_t c = (n - 1) / granularity;
+            auto* b = static_cast<block*>(ptr);
+            b->next = p.free_[c];
+            p.free_[c] = b;
+            return;
+        }
+#endif
+        ::operator delete(ptr, n);
+    }
+
+private:
+    struct block {
+        block* next;
+    };
+    static constexpr std::size_t slab_bytes = 64 * 1024;
+
+    static frame_pool& local() noexcept {
+        static thread_local frame_pool pool;
+        return pool;
+    }
+    // Every slab ever carved, reachable for the life of the process (see the class comment).
+    static std::vector<void*>& slabs() {
+        static std::vector<void*>* all = new std::vector<void*>();  // never destroyed on purpose
+        return *all;
+    }
+    void* refill(std::size_t c) {
+        const std::size_t size = (c + 1) * granularity;
+        void* slab = ::operator new(slab_bytes);
+        {
+            static std::mutex m;
+            std::lock_guard lock(m);
+            slabs().push_back(slab);
+        }
+        auto* bytes = static_cast<unsigned char*>(slab);
+        const std::size_t count = slab_bytes / size;
+        for (std::size_t i = count - 1; i > 0; --i) {  // blocks 1..count-1 to the free list
+            auto* b = reinterpret_cast<block*>(bytes + i * size);
+            b->next = free_[c];
+            free_[c] = b;
+        }
+        return bytes;  // block 0 to the caller
+    }
+
+    block* free_[max_size / granularity] = {};
+};
 
 /// A unit of work on the ready queue. `run` is a plain function pointer: resuming a task or
 /// running a callback costs one indirect call, never a std::function.

@@ -22,13 +22,12 @@ namespace coio::detail {
 
 class future_base;
 
-/// A completion subscriber, linked into the state it waits on (no allocation).
+/// A completion subscriber, linked into the state it waits on (no allocation). `on_done` is
+/// called once: when the state completes, or, if the state is destroyed without completing
+/// (a future nobody set), with the state still pending so the node can free itself.
 struct done_node {
-    done_node* prev = nullptr;
     done_node* next = nullptr;
     void (*on_done)(done_node*, future_base&) noexcept = nullptr;
-    void (*on_discard)(done_node*) noexcept = nullptr;  // the state dies without completing
-    bool linked = false;
 };
 
 /// Untyped shared state of coio::future<T> and coio::task<T>.
@@ -54,17 +53,14 @@ public:
     [[nodiscard]] bool failed() const noexcept { return status_ == status::cancelled || has_error(); }
 
     void add_done_node(done_node* n) noexcept {
-        n->prev = nullptr;
         n->next = nodes_;
-        if (nodes_) nodes_->prev = n;
         nodes_ = n;
-        n->linked = true;
     }
+    /// Unlinks `n` if it is still linked. Singly linked on purpose (16-byte nodes): a state
+    /// rarely has more than one or two subscribers, so the walk is short.
     void remove_done_node(done_node* n) noexcept {
-        if (!n->linked) return;
-        if (n->prev) n->prev->next = n->next; else nodes_ = n->next;
-        if (n->next) n->next->prev = n->prev;
-        n->linked = false;
+        for (done_node** p = &nodes_; *p; p = &(*p)->next)
+            if (*p == n) { *p = n->next; return; }
     }
 
     [[nodiscard]] event_loop* loop() const noexcept { return loop_; }
@@ -97,7 +93,7 @@ private:
 /// Untyped state of a task: the coroutine it drives and the cancellation protocol.
 class task_base : public future_base, public work_item {
 public:
-    friend void finish_task_root(task_base*) noexcept;
+    friend void finish_task_root(task_base*, std::coroutine_handle<>) noexcept;
     task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where) noexcept;
 
     /// Called by an awaitable's await_suspend. Returns false, without suspending, when a
@@ -135,33 +131,37 @@ public:
 
     [[nodiscard]] std::string name() const;
     void set_name(std::string n) { name_ = std::make_unique<std::string>(std::move(n)); }
-    [[nodiscard]] const coio::source_location& where() const noexcept { return where_; }
+    [[nodiscard]] coio::source_location where() const noexcept { return {where_file_, where_line_}; }
     [[nodiscard]] const char* waiting_on() const noexcept { return waiting_on_ ? waiting_on_->what : nullptr; }
-    [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+    [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
 
-    /// The root coroutine returned (or never started): move its result in, destroy the frame.
-    virtual void finish_root() noexcept = 0;
+    /// The root coroutine `root` returned, or never started: take its result, destroy it.
+    virtual void finish_root(std::coroutine_handle<> root) noexcept = 0;
 
 protected:
     /// Records the outcome, wakes subscribers, drops the loop's reference.
     void finish(status s) noexcept;
     static void run_step(work_item* w) noexcept;
 
-    std::coroutine_handle<> resume_at_;
+    std::coroutine_handle<> resume_at_;  // the root until started, then where it is suspended
+
+private:
+    // Laid out to keep a task small: a million pending tasks is a normal load.
+    cancel_hook* waiting_on_ = nullptr;
+    const void* timeout_cause_ = nullptr;
+    std::unique_ptr<std::string> name_;   // allocated only when a name is given
+    const char* where_file_;
+    std::uint32_t where_line_;
+    std::uint32_t id_;
+    std::uint32_t cancel_requests_ = 0;
+    bool user_cancel_ = false;
+
+protected:
     bool must_cancel_ = false;
     bool started_ = false;
 
 public:
     bool shutdown_cancelled = false;  // event_loop::close() cancels each task once, as asyncio.run
-
-private:
-    cancel_hook* waiting_on_ = nullptr;
-    const void* timeout_cause_ = nullptr;
-    std::unique_ptr<std::string> name_;   // allocated only when a name is given
-    coio::source_location where_;
-    std::uint64_t id_;
-    std::uint32_t cancel_requests_ = 0;
-    bool user_cancel_ = false;
 };
 
 } // namespace coio::detail

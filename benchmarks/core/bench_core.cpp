@@ -1,0 +1,99 @@
+// benchmarks/core/bench_core.cpp - coio's core runtime costs, with Google Benchmark.
+//
+//   BM_spawn_gather/N     create_task + gather of N no-op coroutines: ns per task (wall
+//                         clock / N) and peak bytes per pending task (first run, RSS growth)
+//   BM_gather_coros/N     gather of N coroutines (gather creates the tasks)
+//   BM_await_ready_coro   co_await of a coroutine that completes at once: ns per await
+//   BM_sleep0_round_trip  sleep(0): one full loop iteration (one io_uring_enter)
+//   BM_timers/N           N concurrent sleeps of 0-1 ms: ns per timer
+// Compare with benchmarks/core/run.sh, which runs the references in the same run.
+// Run: build/benchmarks/core/bench_core [--benchmark_filter=...]
+#include <coio/coio.hpp>
+
+#include "ref_common.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <vector>
+
+namespace {
+
+coio::coro<void> noop() { co_return; }
+coio::coro<int> ready(int v) { co_return v; }
+
+void BM_spawn_gather(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    static bool memory_measured = false;  // ru_maxrss only rises: measure on the first run only
+    double bytes = -1;
+    for (auto _ : state) {
+        coio_bench::release_free_memory();
+        const auto baseline = coio_bench::current_rss_bytes();
+        coio::run([](std::size_t n) -> coio::coro<void> {
+            std::vector<coio::task<void>> tasks;
+            tasks.reserve(n);
+            for (std::size_t i = 0; i < n; ++i) tasks.push_back(coio::create_task(noop()));
+            co_await coio::gather(tasks);
+        }(n));
+        if (!memory_measured) {
+            memory_measured = true;
+            bytes = coio_bench::bytes_per_task(baseline, n);
+        }
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+    if (bytes >= 0) state.counters["bytes_per_task"] = bytes;
+}
+BENCHMARK(BM_spawn_gather)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same with gather creating the tasks from coroutines (asyncio: gather(*[noop() ...])).
+void BM_gather_coros(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    for (auto _ : state) {
+        coio::run([](std::size_t n) -> coio::coro<void> {
+            std::vector<coio::coro<void>> coros;
+            coros.reserve(n);
+            for (std::size_t i = 0; i < n; ++i) coros.push_back(noop());
+            co_await coio::gather(std::move(coros));
+        }(n));
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_gather_coros)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_await_ready_coro(benchmark::State& state) {
+    coio::run([](benchmark::State& state) -> coio::coro<void> {
+        int sum = 0;
+        for (auto _ : state) sum += co_await ready(1);
+        benchmark::DoNotOptimize(sum);
+    }(state));
+}
+BENCHMARK(BM_await_ready_coro);
+
+void BM_sleep0_round_trip(benchmark::State& state) {
+    coio::run([](benchmark::State& state) -> coio::coro<void> {
+        for (auto _ : state) co_await coio::sleep(0);
+    }(state));
+}
+BENCHMARK(BM_sleep0_round_trip);
+
+void BM_timers(benchmark::State& state) {
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const auto delays = coio_bench::timer_delays_ns(n);
+    for (auto _ : state) {
+        coio::run([](const std::vector<std::int64_t>& delays) -> coio::coro<void> {
+            std::vector<coio::coro<void>> sleeps;
+            sleeps.reserve(delays.size());
+            for (auto d : delays)
+                sleeps.push_back([](std::int64_t d) -> coio::coro<void> {
+                    co_await coio::sleep(std::chrono::nanoseconds(d / 100));  // 0-1 ms
+                }(d));
+            co_await coio::gather(std::move(sleeps));
+        }(delays));
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_timers)->Arg(10'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+} // namespace
+
+BENCHMARK_MAIN();

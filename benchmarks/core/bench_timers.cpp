@@ -1,0 +1,43 @@
+// benchmarks/core/bench_timers.cpp - coio's timers under load: 100,000 concurrent sleeps of
+// 0-100 ms (the same delays as every reference program in this folder, see ref_common.hpp).
+//
+// Each sleep runs in its own task; its wake-up time is read when the task resumes, which is
+// what a user's code sees. Output: the key=value lines run.sh compares with ref_uring_timers.
+// Run: build/benchmarks/core/bench_timers [count]
+#include <coio/coio.hpp>
+
+#include "ref_common.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+coio::coro<void> sleeper(std::int64_t delay_ns, std::int64_t& requested, std::int64_t& fired) {
+    requested = coio_bench::now_ns();
+    co_await coio::sleep(std::chrono::nanoseconds(delay_ns));
+    fired = coio_bench::now_ns();
+}
+
+coio::coro<void> workload(const std::vector<std::int64_t>& delays, std::vector<std::int64_t>& requested,
+                          std::vector<std::int64_t>& fires) {
+    std::vector<coio::coro<void>> sleeps;
+    sleeps.reserve(delays.size());
+    for (std::size_t i = 0; i < delays.size(); ++i) sleeps.push_back(sleeper(delays[i], requested[i], fires[i]));
+    co_await coio::gather(std::move(sleeps));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const std::size_t n = coio_bench::count_arg(argc, argv, 1, coio_bench::default_timer_count);
+    const std::vector<std::int64_t> delays = coio_bench::timer_delays_ns(n);
+    std::vector<std::int64_t> requested(n, 0);
+    std::vector<std::int64_t> fires(n, 0);
+    const std::int64_t t0 = coio_bench::now_ns();
+    coio::run(workload(delays, requested, fires));
+    auto summary = coio_bench::print_timer_result("coio_timers", t0, delays, requested, fires, "",
+                                                  "coio: one task per sleep, userspace timer heap");
+    return summary.missed == 0 && summary.early == 0 ? 0 : 1;
+}

@@ -124,7 +124,7 @@ public:
 #endif
         return ::operator new(n);
     }
-    static void deallocate(void* ptr, std::size_t n) noexcept {
+    static void deallocate(void* ptr, [[maybe_unused]] std::size_t n) noexcept {
 #if COIO_FRAME_POOL
         if (n <= max_size) {
             frame_pool& p = local();
@@ -135,7 +135,7 @@ public:
             return;
         }
 #endif
-        ::operator delete(ptr, n);
+        ::operator delete(ptr);  // unsized: clang 14 does not declare sized delete by default
     }
 
 private:

@@ -24,10 +24,10 @@ coio::coro<int> ready(int v) { co_return v; }
 
 void BM_spawn_gather(benchmark::State& state) {
     const auto n = static_cast<std::size_t>(state.range(0));
-    static bool memory_measured = false;  // ru_maxrss only rises: measure on the first run only
-    double bytes = -1;
+    // ru_maxrss only rises: the first run (the process's biggest allocation so far) measures,
+    // and every later report repeats that figure.
+    static double bytes = -1;
     for (auto _ : state) {
-        coio_bench::release_free_memory();
         const auto baseline = coio_bench::current_rss_bytes();
         coio::run([](std::size_t n) -> coio::coro<void> {
             std::vector<coio::task<void>> tasks;
@@ -35,10 +35,7 @@ void BM_spawn_gather(benchmark::State& state) {
             for (std::size_t i = 0; i < n; ++i) tasks.push_back(coio::create_task(noop()));
             co_await coio::gather(tasks);
         }(n));
-        if (!memory_measured) {
-            memory_measured = true;
-            bytes = coio_bench::bytes_per_task(baseline, n);
-        }
+        if (bytes < 0) bytes = coio_bench::bytes_per_task(baseline, n);
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
     if (bytes >= 0) state.counters["bytes_per_task"] = bytes;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <coio/as_completed.hpp>
+#include <coio/async_generator.hpp>
 #include <coio/awaitable_traits.hpp>
 #include <coio/coro.hpp>
 #include <coio/errors.hpp>

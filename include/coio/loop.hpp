@@ -248,14 +248,18 @@ public:
     /// always in flight on the ring). The only member safe to call from another thread.
     template <class F>
     void call_soon_threadsafe(F&& f) {
-        auto* c = make_callback(std::forward<F>(f));
-        bool first;
-        {
-            std::lock_guard lock(inbox_mutex_);
-            first = inbox_.empty();
-            inbox_.push_back(c);
+        auto* c = new detail::callback_impl<std::decay_t<F>>(std::forward<F>(f));
+        c->loop = this;
+        c->run = &run_callback;
+        std::lock_guard lock(inbox_mutex_);
+        // Checked and written under the lock: close() closes the eventfd only after it marked
+        // the inbox closed under the same lock, so no write can reach a closed (or reused) fd.
+        if (inbox_closed_) {
+            delete c;
+            throw invalid_state_error("coio: call_soon_threadsafe on a closed event loop");
         }
-        if (first) wake_up();
+        inbox_.push_back(c);
+        if (inbox_.size() == 1) wake_up();  // one wake-up per batch: the loop drains them all
     }
 
     // ---- tasks -----------------------------------------------------------------------
@@ -363,18 +367,19 @@ private:
         if (closed_) throw invalid_state_error("coio: the event loop is closed");
         auto* c = new detail::callback_impl<std::decay_t<F>>(std::forward<F>(f));
         c->loop = this;
-        c->run = [](detail::work_item* w) noexcept {
-            auto* cb = static_cast<detail::callback_base*>(w);
-            if (!cb->cancelled) {
-                try {
-                    cb->invoke();
-                } catch (...) {
-                    cb->loop->call_exception_handler({"Exception in callback", std::current_exception(), {}, {}});
-                }
-            }
-            cb->release();
-        };
+        c->run = &run_callback;
         return c;
+    }
+    static void run_callback(detail::work_item* w) noexcept {
+        auto* cb = static_cast<detail::callback_base*>(w);
+        if (!cb->cancelled) {
+            try {
+                cb->invoke();
+            } catch (...) {
+                cb->loop->call_exception_handler({"Exception in callback", std::current_exception(), {}, {}});
+            }
+        }
+        cb->release();
     }
     void wake_up() noexcept {
         std::uint64_t one = 1;
@@ -408,8 +413,9 @@ private:
     bool closed_ = false;
     int wake_fd_ = -1;
     wake_op wake_op_{};
-    std::mutex inbox_mutex_;
+    std::mutex inbox_mutex_;                      // guards inbox_ and inbox_closed_
     std::vector<detail::callback_base*> inbox_;
+    bool inbox_closed_ = false;
     std::vector<std::pair<const void*, std::unique_ptr<detail::loop_service>>> services_;
     exception_handler handler_;
 };
@@ -638,6 +644,7 @@ inline void event_loop::close() {
     }
     {
         std::lock_guard lock(inbox_mutex_);
+        inbox_closed_ = true;
         for (auto* c : inbox_) c->release();
         inbox_.clear();
     }

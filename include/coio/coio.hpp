@@ -5,6 +5,8 @@
 #include <coio/async_generator.hpp>
 #include <coio/awaitable_traits.hpp>
 #include <coio/coro.hpp>
+#include <coio/dns.hpp>
+#include <coio/endpoint.hpp>
 #include <coio/errors.hpp>
 #include <coio/future.hpp>
 #include <coio/gather.hpp>

@@ -1,0 +1,1002 @@
+// coio/detail/dns_channel.hpp - c-ares on the loop's ring: the machinery behind coio/dns.hpp.
+// Not API.
+//
+// Shape (STYLE 17, the way c-ares' own event thread drives a channel):
+//  * ARES_OPT_SOCK_STATE_CB only records which events c-ares wants on which socket.
+//  * After every call into c-ares (a new lookup, ares_process_fd, a timeout), the channel
+//    reconciles that interest with the poll operations it has on the ring (sync_polls).
+//  * ONE loop timer per channel, armed from ares_timeout when it fires. In between it is only
+//    ever moved earlier, to now + the first-try timeout, when c-ares may have started a new
+//    try (a new lookup, a socket event): no query can time out sooner than that, so the timer
+//    never fires late, and the O(queries) ares_timeout walk runs once per expiry instead of
+//    after every batch of answers. A timer that fires early just finds nothing due.
+//  * Each socket is watched by one single-shot IORING_OP_POLL_ADD (a `watch`, a typed
+//    op_base), re-armed after each readiness. Single-shot on purpose: a poll armed on a
+//    socket that is still readable completes at once, so this is level-triggered, and c-ares'
+//    TCP reader (which reads one chunk per call) can never be left with unread data.
+//  * Readiness calls ares_process_fd(fd); the timer calls ares_process_fd(BAD, BAD), which
+//    only handles timeouts.
+//
+// Contracts:
+//  * A lookup (lookup_op) lives in the awaiting coroutine frame. c-ares gets a pooled
+//    `request` as its callback argument, never the op: c-ares cannot cancel one query, so a
+//    cancelled or timed-out op detaches itself (request->op = nullptr) and the callback, when
+//    the late answer comes, frees only c-ares' result and the request.
+//  * At most options.max_inflight lookups are handed to c-ares at once; the others wait in a
+//    FIFO of ops (intrusive, no allocation). A burst of thousands of queries on one UDP socket
+//    otherwise overflows the socket buffers and waits for c-ares' retransmission timeout.
+//  * Every lookup handed to c-ares has a deadline of timeout x tries x servers: c-ares doubles
+//    its timeout on each retry round, so without it a silent server would cost
+//    timeout x (2^tries - 1) per server instead of the configured timeout x tries. The
+//    deadlines are submit time + a per-channel constant, so running ops form a FIFO in
+//    deadline order (intrusive, O(1) removal) checked by the channel's one timer.
+//  * A channel is owned by the loop's dns service. Destroying it ends every lookup (FIFO and
+//    c-ares, with ARES_EDESTRUCTION), then cancels its polls. A poll's memory is freed only
+//    after its CQE has arrived, or after the ring is gone (the service is destroyed after
+//    io_uring_queue_exit, see event_loop::close), so the kernel never completes into freed
+//    memory.
+//  * /etc/hosts is read by coio itself (hosts_file, cached, re-read when it changes) and
+//    c-ares is configured with lookups "b" (DNS only): c-ares 1.18 would otherwise open and
+//    parse the file for every lookup, and getnameinfo would send PTR queries for names the
+//    file knows.
+#pragma once
+
+#include <coio/detail/core.hpp>
+#include <coio/detail/task_base.hpp>
+#include <coio/endpoint.hpp>
+#include <coio/errors.hpp>
+#include <coio/loop.hpp>
+#include <coio/resolver_options.hpp>
+
+#include <ares.h>
+#include <liburing.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <bitset>
+#include <chrono>
+#include <climits>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace coio::detail::dns {
+
+class channel;
+class dns_service;
+struct lookup_op;
+
+/// The argument c-ares gets for one lookup. Pooled by the channel: no allocation per lookup
+/// in steady state. `op` is null once the awaiting op went away (cancelled, timed out).
+struct request {
+    lookup_op* op = nullptr;
+    channel* ch = nullptr;
+    request* next_free = nullptr;
+};
+
+/// One lookup, living in the awaiting coroutine frame: a node of the channel's FIFO while it
+/// waits for a free slot, then the owner of a request while c-ares works on it. Derived ops
+/// (addrinfo_op, nameinfo_op, query_op) say how to hand it to c-ares and keep its result.
+///
+/// Awaiting it: `co_await op` suspends until it is done; afterwards `status` holds the c-ares
+/// status (ARES_SUCCESS, ARES_ETIMEOUT, ...). Throws cancelled_error (or timeout_error) when
+/// the awaiting task was cancelled; the op is then detached and any late answer is dropped.
+struct lookup_op : cancel_hook {
+    enum class state : std::uint8_t { idle, queued, running, done };
+
+    explicit lookup_op(channel& c) noexcept : ch(&c) {
+        what = "dns lookup";
+        on_cancel = &cancel_fn;
+    }
+    lookup_op(const lookup_op&) = delete;
+    lookup_op& operator=(const lookup_op&) = delete;
+    ~lookup_op() { abandon(); }
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h);
+    void await_resume() {
+        if (cancelled) task->throw_cancel();
+    }
+
+    /// Hands the lookup to c-ares with `rq` as the callback argument (derived ops).
+    void (*submit)(lookup_op*, request* rq) noexcept = nullptr;
+
+    /// The lookup ended with `s`: wake the task if it is suspended here.
+    void complete(int s) noexcept;
+    /// Detaches from wherever the lookup is (FIFO, c-ares, deadline list); marks it done.
+    void abandon() noexcept;
+    /// The deadline passed while c-ares still retries: end the wait with ARES_ETIMEOUT.
+    void expire() noexcept;
+
+    channel* ch = nullptr;
+    task_base* task = nullptr;
+    request* req = nullptr;
+    lookup_op* prev = nullptr;   // links in the channel's FIFO (queued) or deadline list (running)
+    lookup_op* next = nullptr;
+    clock::time_point deadline{};
+    int status = ARES_SUCCESS;
+    state st = state::idle;
+    bool suspended = false;
+    bool cancelled = false;
+
+private:
+    static void cancel_fn(cancel_hook* c) noexcept;
+};
+
+// ---------------------------------------------------------------------------------------
+// /etc/hosts
+
+/// A cached, parsed hosts file. Looked up by lower-case name (no trailing dot) and by address.
+/// Re-read when its inode, size or mtime changes, checked at most once per second, so an
+/// edit is seen about as soon as glibc (which re-reads on every call) would see it.
+class hosts_file {
+public:
+    struct entry {
+        endpoint address;       // port 0
+        std::string canonical;  // the first name of the line
+    };
+
+    explicit hosts_file(std::string path = "/etc/hosts") : path_(std::move(path)) {}
+
+    /// The entries for `name` (any case, trailing dot or not) in file order, or null.
+    const std::vector<entry>* find(std::string_view name) {
+        refresh();
+        // Most names looked up are not in the file: reject by length before lower-casing
+        // and hashing.
+        const std::size_t n = !name.empty() && name.back() == '.' ? name.size() - 1 : name.size();
+        if (n >= name_lengths_.size() || !name_lengths_[n]) return nullptr;
+        auto it = by_name_.find(lower(name));
+        return it == by_name_.end() ? nullptr : &it->second;
+    }
+    /// The first name given to `address` (port ignored), or null.
+    const std::string* find_name(const endpoint& address) {
+        refresh();
+        auto it = by_address_.find(address.with_port(0));
+        return it == by_address_.end() ? nullptr : &it->second;
+    }
+
+private:
+    void refresh() {
+        const auto now = clock::now();
+        if (loaded_ && now < next_check_) return;
+        next_check_ = now + std::chrono::seconds(1);
+        struct stat st {};
+        if (::stat(path_.c_str(), &st) != 0) {
+            by_name_.clear();
+            by_address_.clear();
+            name_lengths_.reset();
+            loaded_ = true;
+            have_stat_ = false;
+            return;
+        }
+        if (loaded_ && have_stat_ && st.st_ino == st_.st_ino && st.st_size == st_.st_size &&
+            st.st_mtim.tv_sec == st_.st_mtim.tv_sec && st.st_mtim.tv_nsec == st_.st_mtim.tv_nsec)
+            return;
+        st_ = st;
+        have_stat_ = true;
+        loaded_ = true;
+        parse();
+    }
+
+    void parse() {
+        by_name_.clear();
+        by_address_.clear();
+        name_lengths_.reset();
+        std::FILE* f = std::fopen(path_.c_str(), "re");
+        if (!f) return;
+        std::string text;
+        char buf[4096];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+        std::fclose(f);
+        std::string_view rest = text;
+        while (!rest.empty()) {
+            const auto eol = rest.find('\n');
+            std::string_view line = rest.substr(0, eol);
+            rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+            if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+            std::vector<std::string_view> words;
+            while (!line.empty()) {
+                const auto start = line.find_first_not_of(" \t\r");
+                if (start == std::string_view::npos) break;
+                line = line.substr(start);
+                const auto end = line.find_first_of(" \t\r");
+                words.push_back(line.substr(0, end));
+                line = end == std::string_view::npos ? std::string_view{} : line.substr(end);
+            }
+            if (words.size() < 2) continue;
+            // An address, never "ip:port" or "[v6]" (endpoint::try_parse would accept those).
+            if (words[0].find('[') != std::string_view::npos) continue;
+            if (std::count(words[0].begin(), words[0].end(), ':') == 1) continue;
+            const auto address = endpoint::try_parse(words[0]);
+            if (!address) continue;
+            const std::string canonical = lower(words[1]);
+            by_address_.try_emplace(*address, canonical);
+            for (std::size_t i = 1; i < words.size(); ++i) {
+                std::string name = lower(words[i]);
+                if (name.size() < name_lengths_.size()) name_lengths_.set(name.size());
+                auto& list = by_name_[std::move(name)];
+                const bool dup = std::any_of(list.begin(), list.end(), [&](const entry& e) { return e.address == *address; });
+                if (!dup) list.push_back(entry{*address, canonical});
+            }
+        }
+    }
+
+public:
+    /// ASCII lower case, trailing dot removed: the key names are looked up by.
+    static std::string lower(std::string_view s) {
+        if (!s.empty() && s.back() == '.') s.remove_suffix(1);
+        std::string out(s);
+        for (char& c : out)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        return out;
+    }
+
+private:
+    std::string path_;
+    std::unordered_map<std::string, std::vector<entry>> by_name_;
+    std::unordered_map<endpoint, std::string> by_address_;
+    std::bitset<256> name_lengths_;  // lengths of the names in by_name_ (all are < 256)
+    struct stat st_ {};
+    clock::time_point next_check_{};
+    bool loaded_ = false;
+    bool have_stat_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// The channel
+
+/// One ares_channel driven by one loop's ring.
+class channel {
+public:
+    channel(event_loop& loop, dns_service& svc) noexcept : loop_(loop), svc_(svc) {
+        timer_.ch = this;
+        timer_.on_expire = [](timer_node* n) noexcept { static_cast<channel_timer*>(n)->ch->on_timer(); };
+    }
+    channel(const channel&) = delete;
+    channel& operator=(const channel&) = delete;
+    /// Frees memory only: destroy() has run, and either every poll's CQE arrived or the ring
+    /// is gone.
+    ~channel() {
+        for (watch* w : watches_) delete w;
+        while (watch* w = retired_) {
+            retired_ = w->next_retired;
+            delete w;
+        }
+    }
+
+    /// Creates the ares_channel. `servers_csv` is empty (system servers) or the form
+    /// ares_set_servers_ports_csv accepts. Returns an ARES_* status.
+    int init(const resolver_options& o, const std::string& servers_csv) {
+        // ares_library_init is reference counted and not thread-safe; on Linux it sets up
+        // nothing a channel depends on, but the documented contract is to call it first.
+        // Once per process, never cleaned up (it holds no memory on Linux).
+        static const int library_status = ares_library_init(ARES_LIB_INIT_ALL);
+        if (library_status != ARES_SUCCESS) return library_status;
+
+        ares_options opts{};
+        int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS;
+        opts.sock_state_cb = &channel::on_sock_state;
+        opts.sock_state_cb_data = this;
+        char lookups[] = "b";  // DNS only: /etc/hosts is coio's (see the file comment)
+        opts.lookups = lookups;
+        if (o.timeout.count() > 0) {
+            opts.timeout = static_cast<int>(std::min<std::chrono::milliseconds::rep>(o.timeout.count(), INT_MAX));
+            mask |= ARES_OPT_TIMEOUTMS;
+        }
+        if (o.tries > 0) {
+            opts.tries = o.tries;
+            mask |= ARES_OPT_TRIES;
+        }
+        if (o.rotate) mask |= ARES_OPT_ROTATE;
+        // Keep the UDP sockets open when no query is pending: without it c-ares closes and
+        // re-creates (socket, connect, fcntl) its socket, and coio its poll, between every
+        // two bursts of queries.
+        opts.flags = ARES_FLAG_STAYOPEN;
+        mask |= ARES_OPT_FLAGS;
+        if (o.servers.size() == 1) {
+            // One server: its REFUSED/SERVFAIL/NOTIMP answer is final, so hand it to the
+            // caller as is (dns_errc::refused, ...). By default c-ares treats such an answer
+            // as a broken server, retries, and reports "could not contact DNS servers";
+            // with several servers that failover is worth keeping.
+            opts.flags |= ARES_FLAG_NOCHECKRESP;
+        }
+        if (o.ndots >= 0) {
+            opts.ndots = o.ndots;
+            mask |= ARES_OPT_NDOTS;
+        }
+        std::vector<char*> domains;
+        if (!o.search.empty()) {
+            for (const auto& d : o.search) domains.push_back(const_cast<char*>(d.c_str()));  // c-ares copies them
+            opts.domains = domains.data();
+            opts.ndomains = static_cast<int>(domains.size());
+            mask |= ARES_OPT_DOMAINS;
+        }
+        watches_.reserve(8);  // sockets are few (one UDP socket per server, TCP rarely)
+        int rc = ares_init_options(&ares_, &opts, mask);
+        if (rc != ARES_SUCCESS) {
+            ares_ = nullptr;
+            return rc;
+        }
+        // Replaced before any query exists: the system's servers are never contacted.
+        if (!servers_csv.empty()) rc = ares_set_servers_ports_csv(ares_, servers_csv.c_str());
+        if (rc == ARES_SUCCESS) rc = compute_budget();
+        if (rc != ARES_SUCCESS) {
+            ares_destroy(ares_);
+            ares_ = nullptr;
+            return rc;
+        }
+        max_inflight_ = o.max_inflight;
+        return ARES_SUCCESS;
+    }
+
+    [[nodiscard]] event_loop& loop() const noexcept { return loop_; }
+    [[nodiscard]] dns_service& service() const noexcept { return svc_; }
+    [[nodiscard]] ares_channel ares() const noexcept { return ares_; }
+    /// Lookups handed to c-ares and not finished yet (including abandoned ones).
+    [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_; }
+    /// Lookups waiting in the FIFO for a free slot.
+    [[nodiscard]] std::size_t queued() const noexcept { return queued_; }
+
+    /// The resolver (if any) whose pointer must be cleared when the service destroys us.
+    channel** owner = nullptr;
+
+    /// Starts `op`: hands it to c-ares now, or queues it when max_inflight lookups are
+    /// running. May complete it synchronously (c-ares answers numeric names, errors, ...).
+    /// Throws std::bad_alloc; then `op` was not started.
+    void start(lookup_op* op) {
+        op->ch = this;
+        if (destroyed_) {
+            op->st = lookup_op::state::done;
+            op->status = ARES_EDESTRUCTION;
+            return;
+        }
+        if (fifo_.head || !has_room()) {
+            push_back(op);
+            return;
+        }
+        submit(op, clock::now());
+        after_call();
+    }
+
+    /// c-ares finished the lookup of `rq` with `status` (called from c-ares callbacks).
+    /// The freed slot is refilled by after_call, once c-ares has read every answer that
+    /// arrived: queries then leave in batches, which measured clearly faster against a local
+    /// server than refilling each slot from inside the callback (every query, and every
+    /// answer, then costs the server and us a wake-up of our own).
+    void finish(request* rq, int status) noexcept {
+        if (lookup_op* op = rq->op) op->complete(status);
+        rq->op = nullptr;
+        rq->next_free = free_;
+        free_ = rq;
+        --inflight_;
+    }
+
+    /// Takes a queued op out of the FIFO.
+    void unlink(lookup_op* op) noexcept {
+        list_remove(fifo_, op);
+        --queued_;
+    }
+    /// Takes a running op out of the deadline list.
+    void unlink_running(lookup_op* op) noexcept { list_remove(running_, op); }
+
+    /// Ends every lookup with ARES_ECANCELLED (queued ones and those c-ares is running).
+    void cancel_all() noexcept {
+        if (destroyed_) return;
+        fail_queued(ARES_ECANCELLED);
+        ares_cancel(ares_);
+        after_call();
+    }
+
+    /// Ends every lookup with ARES_EDESTRUCTION, destroys the ares_channel (closing its
+    /// sockets) and cancels the polls still on the ring. Idempotent. The channel's memory
+    /// must stay until drained() (or until the ring is gone).
+    void destroy() noexcept {
+        if (destroyed_) return;
+        destroyed_ = true;
+        fail_queued(ARES_EDESTRUCTION);
+        if (ares_) {
+            ares_destroy(ares_);  // running lookups end through their callbacks
+            ares_ = nullptr;
+        }
+        if (timer_.queued()) loop_.remove_timer(&timer_);
+        for (watch* w : watches_) w->closed = true;
+        sync_polls();
+    }
+
+    /// True when no poll of this channel is on the ring any more.
+    [[nodiscard]] bool drained() const noexcept { return retired_ == nullptr && watches_.empty(); }
+    /// The ring is gone (the service is being destroyed): never touch it again.
+    void forget_ring() noexcept { ring_gone_ = true; }
+    /// Set when the owner let go: the channel deletes itself (through the service) once drained.
+    bool zombie = false;
+
+private:
+    // One socket c-ares uses, watched by a single-shot poll on the ring.
+    struct watch : op_base {
+        channel* ch = nullptr;
+        int fd = -1;
+        unsigned want = 0;      // POLLIN/POLLOUT c-ares asked for
+        unsigned armed = 0;     // events of the poll in flight
+        bool in_flight = false;
+        bool closed = false;    // c-ares closed the socket (its number may be reused)
+        bool retired = false;   // cancelled; freed when its CQE arrives
+        watch* next_retired = nullptr;
+        watch* prev_retired = nullptr;
+    };
+    struct channel_timer : timer_node {
+        channel* ch = nullptr;
+    };
+
+    // ARES_OPT_SOCK_STATE_CB: only records interest; sync_polls acts on it after c-ares
+    // returns. A socket number that c-ares closed and reopened gets a fresh watch, because a
+    // poll still in flight refers to the old file.
+    static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) noexcept {
+        auto* self = static_cast<channel*>(data);
+        const unsigned want = (readable ? POLLIN : 0u) | (writable ? POLLOUT : 0u);
+        watch* w = nullptr;
+        for (watch* x : self->watches_)
+            if (x->fd == fd && !x->closed) { w = x; break; }
+        if (want == 0) {
+            if (w) {
+                w->closed = true;
+                w->want = 0;
+            }
+            return;
+        }
+        if (!w) {
+            // Out of memory here only loses readiness for this socket: c-ares' own timeouts
+            // (the channel timer) still end its queries.
+            auto* fresh = new (std::nothrow) watch;
+            if (!fresh) return;
+            fresh->ch = self;
+            fresh->fd = fd;
+            fresh->complete = &channel::on_poll;
+            try {
+                self->watches_.push_back(fresh);
+            } catch (...) {
+                delete fresh;
+                return;
+            }
+            w = fresh;
+        }
+        w->want = want;
+    }
+
+    static void on_poll(op_base* op, int res, unsigned) noexcept {
+        auto* w = static_cast<watch*>(op);
+        channel* ch = w->ch;
+        w->in_flight = false;
+        if (w->retired) {
+            ch->drop_retired(w);  // may delete ch
+            return;
+        }
+        ares_socket_t rfd = ARES_SOCKET_BAD;
+        ares_socket_t wfd = ARES_SOCKET_BAD;
+        if (res < 0) {
+            // The poll itself failed: let c-ares read the socket and meet the error there
+            // (it closes broken sockets and retries their queries elsewhere).
+            rfd = w->fd;
+        } else {
+            const auto ev = static_cast<unsigned>(res);
+            if ((ev & (POLLIN | POLLERR | POLLHUP)) && (w->want & POLLIN)) rfd = w->fd;
+            if ((ev & (POLLOUT | POLLERR | POLLHUP)) && (w->want & POLLOUT)) wfd = w->fd;
+        }
+        ares_process_fd(ch->ares_, rfd, wfd);
+        ch->after_call();
+    }
+
+    // After any call into c-ares: start queued lookups that now fit, bring the polls in line
+    // with what c-ares wants, and make sure the timer fires no later than a try that may
+    // have just started can time out.
+    void after_call() noexcept {
+        if (destroyed_) return;
+        pump();
+        sync_polls();
+        if (inflight_ > 0) arm_timer(clock::now() + first_try_);
+    }
+
+    // The channel timer: let c-ares handle its timeouts, end the lookups whose deadline
+    // passed, then re-arm from what is actually due next.
+    void on_timer() noexcept {
+        ares_process_fd(ares_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts only
+        const auto now = clock::now();
+        while (running_.head && running_.head->deadline <= now) running_.head->expire();
+        pump();
+        sync_polls();
+        timeval tv{};
+        std::optional<clock::time_point> next;
+        if (const timeval* t = ares_timeout(ares_, nullptr, &tv))
+            next = clock::now() + std::chrono::seconds(t->tv_sec) + std::chrono::microseconds(t->tv_usec);
+        if (running_.head && (!next || running_.head->deadline < *next)) next = running_.head->deadline;
+        if (next) arm_timer(*next);
+    }
+
+    [[nodiscard]] bool has_room() const noexcept { return max_inflight_ == 0 || inflight_ < max_inflight_; }
+
+    // An intrusive doubly-linked list of ops (through prev/next).
+    struct op_list {
+        lookup_op* head = nullptr;
+        lookup_op* tail = nullptr;
+    };
+    static void list_push(op_list& l, lookup_op* op) noexcept {
+        op->next = nullptr;
+        op->prev = l.tail;
+        if (l.tail) l.tail->next = op; else l.head = op;
+        l.tail = op;
+    }
+    static void list_remove(op_list& l, lookup_op* op) noexcept {
+        if (op->prev) op->prev->next = op->next; else l.head = op->next;
+        if (op->next) op->next->prev = op->prev; else l.tail = op->prev;
+        op->prev = op->next = nullptr;
+    }
+
+    void push_back(lookup_op* op) noexcept {
+        list_push(fifo_, op);
+        op->st = lookup_op::state::queued;
+        ++queued_;
+    }
+
+    void fail_queued(int status) noexcept {
+        while (lookup_op* op = fifo_.head) {
+            unlink(op);
+            op->complete(status);
+        }
+    }
+
+    void pump() noexcept {
+        if (pumping_) return;
+        pumping_ = true;
+        const auto now = clock::now();  // one clock read for the batch
+        while (fifo_.head && has_room() && !destroyed_) {
+            lookup_op* op = fifo_.head;
+            unlink(op);
+            try {
+                submit(op, now);
+            } catch (...) {
+                op->complete(ARES_ENOMEM);
+            }
+        }
+        pumping_ = false;
+    }
+
+    void submit(lookup_op* op, clock::time_point now) {
+        request* rq = free_;
+        if (rq) {
+            free_ = rq->next_free;
+        } else {
+            requests_.emplace_back();
+            rq = &requests_.back();
+        }
+        rq->ch = this;
+        rq->op = op;
+        op->req = rq;
+        op->st = lookup_op::state::running;
+        op->deadline = now + budget_;
+        list_push(running_, op);
+        ++inflight_;
+        op->submit(op, rq);  // may call back synchronously
+    }
+
+    void sync_polls() noexcept {
+        for (std::size_t i = 0; i < watches_.size();) {
+            watch* w = watches_[i];
+            if (w->closed || w->want == 0) {
+                watches_[i] = watches_.back();
+                watches_.pop_back();
+                if (w->in_flight) retire(w); else delete w;
+                continue;
+            }
+            if (w->in_flight && w->armed != w->want) {
+                // Interest changed (a TCP connect finished, ...): a fresh poll for the new
+                // events; the old one is cancelled.
+                auto* fresh = new (std::nothrow) watch;
+                if (!fresh) { ++i; continue; }
+                fresh->ch = this;
+                fresh->fd = w->fd;
+                fresh->want = w->want;
+                fresh->complete = &channel::on_poll;
+                retire(w);
+                watches_[i] = fresh;
+                w = fresh;
+            }
+            if (!w->in_flight) arm(w);
+            ++i;
+        }
+    }
+
+    void arm(watch* w) noexcept {
+        if (ring_gone_) return;
+        io_uring_sqe* sqe = nullptr;
+        try {
+            sqe = loop_.get_sqe();
+        } catch (...) {
+            loop_.call_exception_handler({"coio: cannot watch a DNS socket", std::current_exception(), {}, {}});
+            return;
+        }
+        io_uring_prep_poll_add(sqe, w->fd, w->want);
+        io_uring_sqe_set_data(sqe, static_cast<op_base*>(w));
+        w->in_flight = true;
+        w->armed = w->want;
+    }
+
+    void retire(watch* w) noexcept {
+        w->retired = true;
+        w->prev_retired = nullptr;
+        w->next_retired = retired_;
+        if (retired_) retired_->prev_retired = w;
+        retired_ = w;
+        if (ring_gone_) return;
+        try {
+            io_uring_sqe* sqe = loop_.get_sqe();
+            io_uring_prep_poll_remove(sqe, reinterpret_cast<std::uintptr_t>(static_cast<op_base*>(w)));
+            io_uring_sqe_set_data64(sqe, 0);  // nobody waits for the removal's own CQE
+        } catch (...) {
+            // Without the removal the poll ends when the socket (already closed by c-ares)
+            // is released, or when the ring goes away; the watch stays retired until then.
+        }
+    }
+
+    void drop_retired(watch* w) noexcept;  // needs dns_service (below)
+
+    // Makes the timer fire at `when` at the latest.
+    void arm_timer(clock::time_point when) noexcept {
+        if (timer_.queued()) {
+            if (timer_.deadline <= when) return;
+            loop_.remove_timer(&timer_);
+        }
+        timer_.deadline = when;
+        try {
+            loop_.add_timer(&timer_);
+        } catch (...) {
+            loop_.call_exception_handler({"coio: cannot arm the DNS timer", std::current_exception(), {}, {}});
+        }
+    }
+
+    // The deadline of one lookup: every try on every server at the configured timeout.
+    int compute_budget() {
+        ares_options saved{};
+        int mask = 0;
+        const int rc = ares_save_options(ares_, &saved, &mask);
+        if (rc != ARES_SUCCESS) return rc;
+        ares_addr_port_node* servers = nullptr;
+        int nservers = 0;
+        if (ares_get_servers_ports(ares_, &servers) == ARES_SUCCESS) {
+            for (auto* s = servers; s; s = s->next) ++nservers;
+            ares_free_data(servers);
+        }
+        const long long timeout_ms = std::max((mask & ARES_OPT_TIMEOUTMS) ? saved.timeout : 1000LL * saved.timeout, 1LL);
+        const long long tries = saved.tries > 0 ? saved.tries : 1;
+        first_try_ = std::chrono::milliseconds(timeout_ms);
+        budget_ = std::chrono::milliseconds(timeout_ms * tries * std::max(nservers, 1));
+        ares_destroy_options(&saved);
+        return ARES_SUCCESS;
+    }
+
+    event_loop& loop_;
+    dns_service& svc_;
+    ares_channel ares_ = nullptr;
+    channel_timer timer_;
+    std::vector<watch*> watches_;        // sockets c-ares has open
+    watch* retired_ = nullptr;           // cancelled polls whose CQE has not arrived
+    std::deque<request> requests_;       // stable addresses
+    request* free_ = nullptr;
+    op_list fifo_;       // waiting for a slot, in arrival order
+    op_list running_;    // handed to c-ares, in deadline order
+    std::size_t queued_ = 0;
+    std::size_t inflight_ = 0;
+    std::size_t max_inflight_ = 100;
+    clock::duration budget_{};     // a lookup's deadline after submit
+    clock::duration first_try_{};  // c-ares' timeout of a first try
+    bool destroyed_ = false;
+    bool pumping_ = false;
+    bool ring_gone_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// The per-loop service
+
+/// Owns every channel of one loop (the default resolver's and those of coio::resolver
+/// objects) and the hosts-file cache. Created by loop.service<dns_service>() on first use.
+class dns_service final : public loop_service {
+public:
+    explicit dns_service(event_loop& loop) : loop_(loop) {}
+    dns_service(const dns_service&) = delete;
+    dns_service& operator=(const dns_service&) = delete;
+
+    /// Runs after the ring is gone: nothing can complete into the watches any more.
+    ~dns_service() override {
+        for (auto& ch : channels_) {
+            ch->forget_ring();
+            ch->destroy();  // no-op after shutdown()
+        }
+    }
+
+    /// loop.close(): every task has finished. Ends all lookups and destroys every channel;
+    /// owners (resolver objects) forget theirs so they never touch this loop again.
+    void shutdown() noexcept override {
+        shut_down_ = true;
+        for (auto& ch : channels_) {
+            if (ch->owner) *ch->owner = nullptr;
+            ch->owner = nullptr;
+            ch->destroy();
+        }
+        default_ = nullptr;
+    }
+
+    /// The default resolver's channel, or null before open_default().
+    [[nodiscard]] channel* default_channel() const noexcept { return default_; }
+    /// Creates the default resolver's channel from the loop options' `resolver`.
+    /// Returns null and sets `status` when c-ares cannot create it.
+    channel* open_default(const std::string& servers_csv, int& status) {
+        if (!default_) default_ = open(loop_.options().resolver, servers_csv, nullptr, status);
+        return default_;
+    }
+
+    /// A new channel for `options`; `owner` is cleared when the loop shuts down.
+    /// Returns null and sets `status` when c-ares cannot create it.
+    channel* open(const resolver_options& options, const std::string& servers_csv, channel** owner, int& status) {
+        if (shut_down_) throw invalid_state_error("coio: the event loop is closing; no new DNS lookups");
+        auto ch = std::make_unique<channel>(loop_, *this);
+        status = ch->init(options, servers_csv);
+        if (status != ARES_SUCCESS) return nullptr;
+        channels_.push_back(std::move(ch));
+        channel* p = channels_.back().get();
+        p->owner = owner;
+        return p;
+    }
+
+    /// The owner let go of `ch`: end its lookups; free it now, or once its polls drained.
+    void release(channel* ch) noexcept {
+        ch->owner = nullptr;
+        ch->destroy();
+        if (ch->drained()) reap(ch); else ch->zombie = true;
+    }
+
+    /// Frees a destroyed, drained channel.
+    void reap(channel* ch) noexcept {
+        auto it = std::find_if(channels_.begin(), channels_.end(), [ch](const auto& p) { return p.get() == ch; });
+        if (it != channels_.end()) channels_.erase(it);
+    }
+
+    /// The hosts-file cache of this loop.
+    [[nodiscard]] hosts_file& hosts() noexcept { return hosts_; }
+    /// Channels alive, including destroyed ones whose polls have not completed yet (tests).
+    [[nodiscard]] std::size_t channels() const noexcept { return channels_.size(); }
+
+private:
+    event_loop& loop_;
+    std::vector<std::unique_ptr<channel>> channels_;
+    channel* default_ = nullptr;
+    hosts_file hosts_;
+    bool shut_down_ = false;
+};
+
+inline void channel::drop_retired(watch* w) noexcept {
+    if (w->prev_retired) w->prev_retired->next_retired = w->next_retired; else retired_ = w->next_retired;
+    if (w->next_retired) w->next_retired->prev_retired = w->prev_retired;
+    delete w;
+    if (zombie && drained()) svc_.reap(this);  // deletes *this: nothing may follow
+}
+
+// ---------------------------------------------------------------------------------------
+// lookup_op
+
+inline bool lookup_op::await_suspend(std::coroutine_handle<> h) {
+    task = &require_current_task();
+    if (task->cancel_pending()) {  // deliver it without starting anything
+        cancelled = true;
+        return false;
+    }
+    ch->start(this);  // may finish synchronously (errors, answers c-ares needs no server for)
+    if (st == state::done) return false;
+    if (!task->begin_wait(h, this)) {  // cannot happen (checked above), but never hang
+        abandon();
+        cancelled = true;
+        return false;
+    }
+    suspended = true;
+    return true;
+}
+
+inline void lookup_op::complete(int s) noexcept {
+    if (st == state::running) ch->unlink_running(this);
+    req = nullptr;
+    status = s;
+    st = state::done;
+    if (suspended) task->wake();
+}
+
+inline void lookup_op::abandon() noexcept {
+    if (st == state::queued) {
+        ch->unlink(this);
+    } else if (st == state::running) {
+        ch->unlink_running(this);
+        if (req) req->op = nullptr;  // c-ares keeps the query; its callback only frees its own state
+        req = nullptr;
+    }
+    st = state::done;
+}
+
+inline void lookup_op::cancel_fn(cancel_hook* c) noexcept {
+    auto* self = static_cast<lookup_op*>(c);
+    self->abandon();
+    self->cancelled = true;
+    self->task->wake();
+}
+
+inline void lookup_op::expire() noexcept {
+    // The query keeps its slot until c-ares gives up, so a dead server cannot be flooded by
+    // replacements.
+    abandon();
+    status = ARES_ETIMEOUT;
+    if (suspended) task->wake();
+}
+
+// ---------------------------------------------------------------------------------------
+// The three kinds of lookups
+
+/// ares_getaddrinfo. The result stays owned by the op (freed by its destructor).
+struct addrinfo_op final : lookup_op {
+    addrinfo_op(channel& c, const char* n, const ares_addrinfo_hints& h) noexcept : lookup_op(c), name(n), hints(h) {
+        submit = &submit_fn;
+    }
+    ~addrinfo_op() {
+        abandon();
+        if (result) ares_freeaddrinfo(result);
+    }
+
+    const char* name;
+    ares_addrinfo_hints hints;
+    ares_addrinfo* result = nullptr;
+
+private:
+    static void submit_fn(lookup_op* op, request* rq) noexcept {
+        auto* self = static_cast<addrinfo_op*>(op);
+        ares_getaddrinfo(rq->ch->ares(), self->name, nullptr, &self->hints, &on_result, rq);
+    }
+    static void on_result(void* arg, int status, int /*timeouts*/, ares_addrinfo* res) noexcept {
+        auto* rq = static_cast<request*>(arg);
+        if (auto* self = static_cast<addrinfo_op*>(rq->op)) {
+            self->result = res;
+            res = nullptr;
+        }
+        if (res) ares_freeaddrinfo(res);  // a late answer nobody waits for
+        rq->ch->finish(rq, status);
+    }
+};
+
+/// ares_getnameinfo (host part only: coio finds the service itself).
+struct nameinfo_op final : lookup_op {
+    nameinfo_op(channel& c, const endpoint& a, int f) noexcept : lookup_op(c), address(a), flags(f) { submit = &submit_fn; }
+    ~nameinfo_op() { abandon(); }
+
+    endpoint address;
+    int flags;
+    char host[NI_MAXHOST] = {};
+
+private:
+    static void submit_fn(lookup_op* op, request* rq) noexcept {
+        auto* self = static_cast<nameinfo_op*>(op);
+        ares_getnameinfo(rq->ch->ares(), self->address.data(), self->address.size(), self->flags, &on_result, rq);
+    }
+    static void on_result(void* arg, int status, int /*timeouts*/, char* node, char* /*service*/) noexcept {
+        auto* rq = static_cast<request*>(arg);
+        if (auto* self = static_cast<nameinfo_op*>(rq->op); self && status == ARES_SUCCESS) {
+            if (node) {
+                std::strncpy(self->host, node, sizeof self->host - 1);
+            } else {
+                status = ARES_ENOTFOUND;
+            }
+        }
+        rq->ch->finish(rq, status);
+    }
+};
+
+/// ares_query for one record type; the answer is parsed in the callback (the buffer is
+/// c-ares') into `out` by `parse`, which returns an ARES_* status and may throw.
+struct query_op final : lookup_op {
+    using parse_fn = int (*)(const unsigned char* abuf, int alen, void* out);
+    query_op(channel& c, const char* n, int t, parse_fn p, void* o) noexcept
+        : lookup_op(c), name(n), type(t), parse(p), out(o) {
+        submit = &submit_fn;
+    }
+    ~query_op() { abandon(); }
+
+    const char* name;
+    int type;
+    parse_fn parse;
+    void* out;
+    std::exception_ptr error;
+
+private:
+    static void submit_fn(lookup_op* op, request* rq) noexcept {
+        auto* self = static_cast<query_op*>(op);
+        ares_query(rq->ch->ares(), self->name, 1 /* class IN */, self->type, &on_result, rq);
+    }
+    static void on_result(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) noexcept {
+        auto* rq = static_cast<request*>(arg);
+        if (auto* self = static_cast<query_op*>(rq->op); self && status == ARES_SUCCESS) {
+            try {
+                status = self->parse(abuf, alen, self->out);
+            } catch (...) {
+                self->error = std::current_exception();
+            }
+        }
+        rq->ch->finish(rq, status);
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Input checks shared by getaddrinfo and query
+
+/// Why `name` cannot be a DNS name, or null when it can: empty, an embedded NUL, longer
+/// than 253 bytes (a trailing dot aside), an empty label, or a label over 63 bytes.
+/// `allow_root`: "." alone is valid (query of the root zone).
+inline const char* name_problem(std::string_view name, bool allow_root) noexcept {
+    if (name.empty()) return "empty host name";
+    if (name == ".") return allow_root ? nullptr : "empty host name";
+    if (name.back() == '.') name.remove_suffix(1);
+    if (name.size() > 253) return "host name longer than 253 bytes";
+    // This runs for every lookup: memchr/find are vectorised, a loop over the bytes is not.
+    if (name.find('\0') != std::string_view::npos) return "host name contains a NUL byte";
+    while (true) {
+        const auto dot = name.find('.');
+        const auto label = dot == std::string_view::npos ? name.size() : dot;
+        if (label == 0) return "empty label in host name";
+        if (label > 63) return "label longer than 63 bytes in host name";
+        if (dot == std::string_view::npos) return nullptr;
+        name.remove_prefix(dot + 1);
+    }
+}
+
+/// A numeric IPv4/IPv6 address (with an optional %scope), as getaddrinfo's host argument
+/// accepts it: no brackets, no port.
+inline std::optional<endpoint> numeric_host(std::string_view host) noexcept {
+    // A cheap scan first, since most hosts are names: an address has only hex digits, dots
+    // and colons before its optional %scope, and an IPv4 one no letters and no colon. "[v6]"
+    // and "a:80" are not accepted.
+    std::size_t colons = 0;
+    bool letters = false;
+    for (char c : host) {
+        if (c == '%') break;
+        if (c == ':') {
+            ++colons;
+        } else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+            letters = true;
+        } else if ((c < '0' || c > '9') && c != '.') {
+            return std::nullopt;  // 'n' of "bench.test": a name
+        }
+    }
+    if (host.empty() || colons == 1 || (colons == 0 && letters)) return std::nullopt;
+    return endpoint::try_parse(host);
+}
+
+/// True for "localhost" and names under ".localhost", in any case, with or without a
+/// trailing dot (RFC 6761: always the loopback address, never sent to a DNS server).
+inline bool is_localhost(std::string_view name) noexcept {
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    constexpr std::string_view lh = "localhost";
+    if (name.size() < lh.size()) return false;
+    const auto tail = name.substr(name.size() - lh.size());
+    for (std::size_t i = 0; i < lh.size(); ++i) {
+        const char c = tail[i];
+        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != lh[i]) return false;
+    }
+    return name.size() == lh.size() || name[name.size() - lh.size() - 1] == '.';
+}
+
+} // namespace coio::detail::dns

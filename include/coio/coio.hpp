@@ -5,6 +5,7 @@
 #include <coio/async_generator.hpp>
 #include <coio/awaitable_traits.hpp>
 #include <coio/coro.hpp>
+#include <coio/datagram.hpp>
 #include <coio/dns.hpp>
 #include <coio/endpoint.hpp>
 #include <coio/errors.hpp>
@@ -13,8 +14,14 @@
 #include <coio/loop.hpp>
 #include <coio/outcome.hpp>
 #include <coio/run.hpp>
+#include <coio/server.hpp>
 #include <coio/shield.hpp>
 #include <coio/sleep.hpp>
+#include <coio/socket.hpp>
+#include <coio/stream_errors.hpp>
+#include <coio/stream_reader.hpp>
+#include <coio/stream_writer.hpp>
+#include <coio/streams.hpp>
 #include <coio/task.hpp>
 #include <coio/timeout.hpp>
 #include <coio/uring.hpp>

@@ -1,0 +1,602 @@
+// coio/detail/stream_state.hpp - the connection state shared by a stream_reader and its
+// stream_writer (what asyncio calls the transport plus the protocol). Not API.
+//
+// Contracts:
+//  * Heap-allocated once per connection, reference counted (non-atomic): one reference per
+//    user handle (reader, writer) and one per kernel operation in flight, so the state, its
+//    buffers and its op_base members outlive every operation the kernel may still complete.
+//  * Receiving: either a multishot receive into the loop's provided-buffer ring (armed as
+//    long as the connection is open and the buffer is below 2 x limit, as asyncio's transport
+//    reads eagerly and pauses at 2 x limit), or, in plain mode, one recv at a time, issued
+//    only when a reader needs data, into the state's buffer or straight into the caller's
+//    span (read_into). The buffer is never reallocated while a recv writes into it.
+//  * A reader's task is woken only when there is something to report (data, EOF, error), so
+//    an awaiter never has to wait twice.
+//  * Sending: writes are copied into `wbuf_` (so the caller's memory is free at once, as
+//    asyncio's transport.write promises); one send is in flight at a time, from `wsend_`,
+//    and the two buffers swap when it completes. Their capacity is kept: no allocation per
+//    write in steady state.
+//  * Closing flushes what was written, cancels the receive, and closes the descriptor once
+//    no operation is in flight.
+#pragma once
+
+#include <coio/detail/net_service.hpp>
+#include <coio/detail/task_base.hpp>
+#include <coio/errors.hpp>
+#include <coio/loop.hpp>
+#include <coio/socket.hpp>
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <coroutine>
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace coio::detail {
+
+/// Settings of one connection (from stream_options / server_options).
+struct stream_config {
+    std::size_t limit = 64 * 1024;
+    std::size_t high_water = 64 * 1024;
+    std::size_t low_water = 16 * 1024;
+    bool multishot = true;
+};
+
+class stream_state;
+
+/// A task waiting for readable data (one at a time per stream, as in asyncio).
+struct read_waiter : cancel_hook {
+    stream_state* st = nullptr;
+    task_base* task = nullptr;
+    std::span<std::byte> target{};  // read_into: data may be delivered straight here
+    std::size_t delivered = 0;      // bytes delivered into target
+    int direct_res = 0;             // plain mode: the res of the recv into target
+    bool direct = false;            // plain mode: a recv writes into target right now
+    bool cancel_requested = false;
+    bool cancelled = false;
+    bool suspended = false;
+};
+
+class stream_state final : public io_owner {
+public:
+    stream_state(net_service& svc, socket s, const stream_config& cfg)
+        : svc_(&svc), loop_(&svc.loop()), sock_(std::move(s)), cfg_(cfg) {
+        if (cfg_.low_water > cfg_.high_water) cfg_.low_water = cfg_.high_water;
+        recv_op_.self = this;
+        recv_op_.complete = &stream_state::on_recv;
+        send_op_.self = this;
+        send_op_.complete = &stream_state::on_send;
+        svc_->add(this);
+        if (sock_.is_open()) peer_text_ = describe_fd(sock_.fileno(), true);
+        if (cfg_.multishot) {
+            bufs_ = svc_->buffers();
+            if (!bufs_) cfg_.multishot = false;  // no buffer rings on this kernel
+        }
+        if (cfg_.multishot) arm_multishot();  // read eagerly, as an asyncio transport does
+    }
+    stream_state(const stream_state&) = delete;
+    stream_state& operator=(const stream_state&) = delete;
+    ~stream_state() {
+        if (svc_) svc_->remove(this);
+    }
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) delete this;
+    }
+    /// A user handle (reader or writer) appears / disappears; the last one closes.
+    void add_handle() noexcept { ++handles_; add_ref(); }
+    void drop_handle() noexcept {
+        if (--handles_ == 0) close();
+        release();
+    }
+
+    [[nodiscard]] const socket& sock() const noexcept { return sock_; }
+    [[nodiscard]] std::size_t limit() const noexcept { return cfg_.limit; }
+
+    // ================================ reading ==============================================
+
+    [[nodiscard]] std::size_t buffered() const noexcept { return rend_ - rbegin_; }
+    [[nodiscard]] const std::byte* rdata() const noexcept { return rbuf_.data() + rbegin_; }
+    [[nodiscard]] std::string_view rview() const noexcept {
+        return {reinterpret_cast<const char*>(rbuf_.data() + rbegin_), buffered()};
+    }
+    [[nodiscard]] bool eof() const noexcept { return eof_; }
+    [[nodiscard]] bool at_eof() const noexcept { return eof_ && buffered() == 0; }
+
+    /// Throws the receive error, if the connection failed (after every buffered byte was read).
+    void check_read_error() const {
+        if (rerr_) throw_errno(rerr_, "recv from " + peer_text());
+    }
+    void check_loop() const {
+        if (!loop_) throw invalid_state_error("coio: the event loop of this stream is closed");
+    }
+
+    /// Removes `n` buffered bytes (they have been copied out).
+    void consume(std::size_t n) noexcept {
+        rbegin_ += n;
+        if (rbegin_ == rend_ && !recv_in_flight_into_buffer()) rbegin_ = rend_ = 0;
+        maybe_resume_reading();
+    }
+    /// Copies up to out.size() buffered bytes into `out`; returns the count.
+    std::size_t take_into(std::span<std::byte> out) noexcept {
+        const std::size_t n = std::min(out.size(), buffered());
+        if (n) std::memcpy(out.data(), rdata(), n);
+        consume(n);
+        return n;
+    }
+    /// Takes `n` buffered bytes as a string.
+    std::string take(std::size_t n) {
+        std::string s(reinterpret_cast<const char*>(rdata()), n);
+        consume(n);
+        return s;
+    }
+
+    /// Registers `w` as the waiting reader and makes sure data is on its way. Precondition:
+    /// nothing buffered, not at EOF. Throws: invalid_state_error if another task is reading.
+    void check_can_read() const {
+        if (reader_) throw invalid_state_error("coio: stream_reader: another task is already waiting to read from this stream");
+        check_loop();
+    }
+    void begin_read_wait(read_waiter* w) {
+        reader_ = w;
+        if (cfg_.multishot) {
+            // A reader that needs more than 2 x limit (readexactly of a large block) must not
+            // stay paused: resume reading while someone waits, as asyncio's _wait_for_data does.
+            paused_ = false;
+            arm_multishot();
+        } else if (!recv_in_flight_) {
+            if (!w->target.empty()) {
+                // Zero copy: the kernel writes straight into the caller's span.
+                w->direct = true;
+                start_recv(w->target.data(), w->target.size());
+            } else {
+                reserve_tail();
+                start_recv(rbuf_.data() + rend_, rbuf_.size() - rend_);
+            }
+        }
+    }
+    /// The waiting reader's task was cancelled.
+    void cancel_read_wait(read_waiter* w) noexcept {
+        w->cancel_requested = true;
+        if (w->direct) {
+            // The kernel may be writing into the caller's memory: cancel the recv and keep the
+            // task suspended until its CQE arrived (on_recv wakes it).
+            cancel_recv();
+            return;
+        }
+        // Data keeps arriving into our own buffer; the reader just stops waiting for it.
+        reader_ = nullptr;
+        w->cancelled = true;
+        w->task->wake();
+    }
+
+    // ================================ writing ==============================================
+
+    [[nodiscard]] std::size_t write_buffer_size() const noexcept { return wbuf_.size() + (wsend_.size() - wsent_); }
+    [[nodiscard]] bool is_closing() const noexcept { return closing_; }
+    [[nodiscard]] bool is_closed() const noexcept { return closed_; }
+    [[nodiscard]] int write_error() const noexcept { return werr_; }
+    [[nodiscard]] std::size_t high_water() const noexcept { return cfg_.high_water; }
+    void set_write_buffer_limits(std::size_t high, std::size_t low) noexcept {
+        cfg_.high_water = high;
+        cfg_.low_water = std::min(low, high);
+        if (write_buffer_size() <= cfg_.low_water) drain_waiters_.wake_all();
+    }
+
+    /// transport.write: buffers `data` and starts sending. Throws: invalid_state_error after
+    /// close() or write_eof().
+    void write(std::span<const std::byte> data) {
+        if (closing_) throw invalid_state_error("coio: stream_writer: write() after close()");
+        if (eof_requested_) throw invalid_state_error("coio: stream_writer: write() after write_eof()");
+        check_loop();
+        if (werr_ || data.empty()) return;  // connection lost: drain() reports it, as in asyncio
+        if (!send_in_flight_) {
+            // Idle: send from wsend_ right away (in this loop iteration's submission).
+            wsend_.assign(data.begin(), data.end());
+            wsent_ = 0;
+            start_send();
+        } else {
+            wbuf_.insert(wbuf_.end(), data.begin(), data.end());
+        }
+    }
+    /// True when a writer must wait in drain().
+    [[nodiscard]] bool must_drain() const noexcept { return !werr_ && write_buffer_size() > cfg_.high_water && !closed_; }
+    [[nodiscard]] net_waiter_list& drain_waiters() noexcept { return drain_waiters_; }
+    [[nodiscard]] net_waiter_list& close_waiters() noexcept { return close_waiters_; }
+
+    /// transport.write_eof: half-closes once the buffered data is sent.
+    void write_eof() {
+        if (closing_ || eof_requested_) return;
+        eof_requested_ = true;
+        maybe_shutdown_write();
+    }
+
+    /// transport.close: flush, then close. Idempotent; never throws.
+    void close() noexcept {
+        if (closing_) return;
+        closing_ = true;
+        cancel_recv();
+        if (werr_ || !loop_) drop_write_buffers();
+        maybe_finish_close();
+        wake_reader_if_ready();
+    }
+
+    /// The peer's address as text, for error messages (captured when the stream was made,
+    /// because getpeername fails once the connection is reset).
+    [[nodiscard]] const std::string& peer_text() const noexcept { return peer_text_; }
+    void set_peer_text(std::string t) noexcept { peer_text_ = std::move(t); }
+
+    // ---- io_owner ----
+    void abort() noexcept override {
+        closing_ = true;
+        drop_write_buffers();
+        cancel_recv();
+        if (send_in_flight_ && !send_cancel_sent_) {
+            send_cancel_sent_ = true;
+            submit_cancel(&send_op_);
+        }
+        maybe_finish_close();
+    }
+    void detach() noexcept override {
+        // The loop and its ring are gone (every operation was drained by shutdown()).
+        svc_ = nullptr;
+        loop_ = nullptr;
+        bufs_ = nullptr;
+        closing_ = true;
+        sock_ = socket();
+        closed_ = true;
+    }
+
+private:
+    struct state_op : op_base {
+        stream_state* self = nullptr;
+    };
+
+    [[nodiscard]] bool recv_in_flight_into_buffer() const noexcept {
+        return recv_in_flight_ && !cfg_.multishot && !(reader_ && reader_->direct);
+    }
+
+    void submit_cancel(op_base* op) noexcept {
+        if (!loop_) return;
+        try {
+            io_uring_sqe* sqe = loop_->get_sqe();
+            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(op), 0);
+            io_uring_sqe_set_data64(sqe, 0);
+        } catch (...) {
+            // Cannot submit: the operation completes by itself eventually.
+        }
+    }
+
+    // ---- receive ----
+    void reserve_tail() {
+        constexpr std::size_t chunk = 64 * 1024;
+        if (rbegin_ == rend_) rbegin_ = rend_ = 0;
+        if (rbuf_.size() - rend_ >= chunk) return;
+        if (rbegin_ > 0) {  // compact (nothing is in flight into the buffer here)
+            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+            rend_ -= rbegin_;
+            rbegin_ = 0;
+        }
+        if (rbuf_.size() - rend_ < chunk) rbuf_.resize(rend_ + chunk);
+    }
+
+    void start_recv(void* p, std::size_t n) {
+        io_uring_sqe* sqe = loop_->get_sqe();
+        io_uring_prep_recv(sqe, sock_.fileno(), p, n, 0);
+        io_uring_sqe_set_data(sqe, static_cast<op_base*>(&recv_op_));
+        recv_in_flight_ = true;
+        recv_cancel_sent_ = false;
+        ++ops_in_flight;
+        add_ref();
+    }
+
+    void arm_multishot() {
+        if (recv_in_flight_ || eof_ || closing_ || paused_ || !loop_ || svc_->shutting_down()) return;
+        io_uring_sqe* sqe = loop_->get_sqe();
+        io_uring_prep_recv_multishot(sqe, sock_.fileno(), nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = bufs_->group();
+        io_uring_sqe_set_data(sqe, static_cast<op_base*>(&recv_op_));
+        recv_in_flight_ = true;
+        recv_cancel_sent_ = false;
+        ++ops_in_flight;
+        add_ref();
+    }
+
+    void cancel_recv() noexcept {
+        if (recv_in_flight_ && !recv_cancel_sent_) {
+            recv_cancel_sent_ = true;
+            submit_cancel(&recv_op_);
+        }
+    }
+
+    void maybe_resume_reading() noexcept {
+        if (paused_ && buffered() <= cfg_.limit) {
+            paused_ = false;
+            try {
+                arm_multishot();
+            } catch (...) {
+                // get_sqe failed (ring broken): reading stops; the next read reports nothing new.
+            }
+        }
+    }
+
+    /// Appends received bytes to the buffer (multishot mode; nothing writes into rbuf_ then).
+    void append(const std::byte* p, std::size_t n) {
+        if (rbuf_.size() - rend_ < n) {
+            if (rbegin_ > 0) {
+                std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+                rend_ -= rbegin_;
+                rbegin_ = 0;
+            }
+            if (rbuf_.size() - rend_ < n) rbuf_.resize(std::max(rend_ + n, rbuf_.size() * 2));
+        }
+        std::memcpy(rbuf_.data() + rend_, p, n);
+        rend_ += n;
+    }
+
+    void wake_reader_if_ready() noexcept {
+        read_waiter* w = reader_;
+        if (!w || w->direct) return;
+        if (w->delivered || buffered() || eof_ || closing_) {
+            reader_ = nullptr;
+            w->task->wake();
+        }
+    }
+
+    static void on_recv(op_base* op, int res, unsigned flags) noexcept {
+        auto* self = static_cast<state_op*>(op)->self;
+        if (self->cfg_.multishot) self->on_recv_multishot(res, flags);
+        else self->on_recv_plain(res);
+    }
+
+    void on_recv_plain(int res) noexcept {
+        recv_in_flight_ = false;
+        --ops_in_flight;
+        read_waiter* w = reader_;
+        if (w && w->direct) {
+            w->direct = false;
+            w->direct_res = res;
+            reader_ = nullptr;
+            if (res == 0) eof_ = true;
+            else if (res < 0 && !(res == -ECANCELED && recv_cancel_sent_)) { rerr_ = -res; eof_ = true; }
+            else if (res == -ECANCELED && closing_) eof_ = true;
+            w->task->wake();
+        } else {
+            if (res > 0) rend_ += static_cast<std::size_t>(res);
+            else if (res == 0) eof_ = true;
+            else if (!(res == -ECANCELED && recv_cancel_sent_)) { rerr_ = -res; eof_ = true; }
+            if (closing_) eof_ = true;
+            wake_reader_if_ready();
+        }
+        if (closing_) maybe_finish_close();
+        release();
+    }
+
+    void on_recv_multishot(int res, unsigned flags) noexcept {
+        if (flags & IORING_CQE_F_BUFFER) {
+            const unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+            if (res > 0 && bufs_) {
+                const std::byte* p = bufs_->data(bid);
+                std::size_t n = static_cast<std::size_t>(res);
+                read_waiter* w = reader_;
+                if (w && !w->target.empty() && buffered() == 0 && !w->delivered) {
+                    // A read_into is waiting: hand the bytes straight to it.
+                    const std::size_t k = std::min(n, w->target.size());
+                    std::memcpy(w->target.data(), p, k);
+                    w->delivered = k;
+                    p += k;
+                    n -= k;
+                }
+                if (n) {
+                    try {
+                        append(p, n);
+                    } catch (...) {
+                        rerr_ = ENOMEM;
+                        eof_ = true;
+                    }
+                }
+            }
+            if (bufs_) bufs_->recycle(bid);
+        }
+        const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        if (!more) {
+            recv_in_flight_ = false;
+            --ops_in_flight;
+            if (res == 0) {
+                eof_ = true;
+            } else if (res < 0 && res != -ENOBUFS && !(res == -ECANCELED && recv_cancel_sent_)) {
+                rerr_ = -res;
+                eof_ = true;
+            }
+            if (closing_) eof_ = true;
+        }
+        if (!eof_ && !paused_ && buffered() > 2 * cfg_.limit) {
+            // asyncio's pause_reading: the consumer is slow; stop receiving until it catches up.
+            paused_ = true;
+            cancel_recv();
+        }
+        if (!more && !eof_ && !closing_) {
+            try {
+                arm_multishot();  // ENOBUFS, or the kernel ended the multishot: keep going
+            } catch (...) {
+                rerr_ = EIO;
+                eof_ = true;
+            }
+        }
+        wake_reader_if_ready();
+        if (!more) {
+            if (closing_) maybe_finish_close();
+            release();
+        }
+    }
+
+    // ---- send ----
+    void start_send() {
+        io_uring_sqe* sqe = loop_->get_sqe();
+        // MSG_WAITALL: the kernel itself retries short sends on a stream socket.
+        // MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
+        io_uring_prep_send(sqe, sock_.fileno(), wsend_.data() + wsent_, wsend_.size() - wsent_,
+                           MSG_NOSIGNAL | MSG_WAITALL);
+        io_uring_sqe_set_data(sqe, static_cast<op_base*>(&send_op_));
+        send_in_flight_ = true;
+        send_cancel_sent_ = false;
+        ++ops_in_flight;
+        add_ref();
+    }
+
+    static void on_send(op_base* op, int res, unsigned) noexcept {
+        auto* self = static_cast<state_op*>(op)->self;
+        self->send_done(res);
+    }
+
+    void send_done(int res) noexcept {
+        send_in_flight_ = false;
+        --ops_in_flight;
+        if (res < 0) {
+            werr_ = res == -ECANCELED ? ECONNABORTED : -res;
+            drop_write_buffers();
+        } else {
+            wsent_ += static_cast<std::size_t>(res);
+            if (wsent_ >= wsend_.size()) {
+                wsend_.clear();
+                wsent_ = 0;
+                if (!wbuf_.empty()) std::swap(wsend_, wbuf_);
+            }
+            if (wsent_ < wsend_.size() && loop_ && !send_cancel_sent_) {
+                try {
+                    start_send();
+                } catch (...) {
+                    werr_ = EIO;
+                    drop_write_buffers();
+                }
+            }
+        }
+        if (werr_ || write_buffer_size() <= cfg_.low_water) drain_waiters_.wake_all();
+        maybe_shutdown_write();
+        if (closing_) maybe_finish_close();
+        release();
+    }
+
+    void drop_write_buffers() noexcept {
+        wbuf_.clear();
+        if (!send_in_flight_) {
+            wsend_.clear();
+            wsent_ = 0;
+        }
+    }
+
+    void maybe_shutdown_write() noexcept {
+        if (eof_requested_ && !eof_sent_ && !send_in_flight_ && write_buffer_size() == 0 && sock_.is_open()) {
+            eof_sent_ = true;
+            ::shutdown(sock_.fileno(), SHUT_WR);  // non-blocking: queues a FIN
+        }
+    }
+
+    void maybe_finish_close() noexcept {
+        if (closed_ || recv_in_flight_ || send_in_flight_) return;
+        if (!werr_ && write_buffer_size() > 0 && loop_) {
+            try {
+                start_send();
+            } catch (...) {
+                werr_ = EIO;
+            }
+            if (send_in_flight_) return;
+        }
+        closed_ = true;
+        eof_ = true;
+        sock_ = socket();  // close(2): nothing of ours is in flight on it any more
+        drain_waiters_.wake_all();
+        close_waiters_.wake_all();
+        wake_reader_if_ready();
+    }
+
+    net_service* svc_;
+    event_loop* loop_;
+    provided_buffer_ring* bufs_ = nullptr;
+    socket sock_;
+    stream_config cfg_;
+    std::uint32_t refs_ = 0;
+    std::uint32_t handles_ = 0;
+    std::string peer_text_;
+
+    // read side
+    std::vector<std::byte> rbuf_;
+    std::size_t rbegin_ = 0;
+    std::size_t rend_ = 0;
+    read_waiter* reader_ = nullptr;
+    state_op recv_op_;
+    int rerr_ = 0;
+    bool eof_ = false;
+    bool recv_in_flight_ = false;
+    bool recv_cancel_sent_ = false;
+    bool paused_ = false;
+
+    // write side
+    std::vector<std::byte> wbuf_;   // written while a send is in flight
+    std::vector<std::byte> wsend_;  // being sent
+    std::size_t wsent_ = 0;
+    state_op send_op_;
+    int werr_ = 0;
+    bool send_in_flight_ = false;
+    bool send_cancel_sent_ = false;
+    bool eof_requested_ = false;
+    bool eof_sent_ = false;
+    bool closing_ = false;
+    bool closed_ = false;
+    net_waiter_list drain_waiters_;
+    net_waiter_list close_waiters_;
+};
+
+/// Waits until the stream has buffered data or reached EOF / an error (read() and friends).
+/// With a non-empty `target` (read_into), data may be delivered straight into it.
+class read_wait_awaiter : public read_waiter {
+public:
+    read_wait_awaiter(stream_state& s, std::span<std::byte> t) noexcept {
+        st = &s;
+        target = t;
+        what = "stream read";
+    }
+    read_wait_awaiter(const read_wait_awaiter&) = delete;
+    read_wait_awaiter& operator=(const read_wait_awaiter&) = delete;
+
+    /// Waits for data beyond what is buffered now (readuntil/readexactly call it while the
+    /// buffer does not satisfy them yet); ready at once only at EOF or when closing.
+    bool await_ready() const noexcept { return st->eof() || st->is_closing(); }
+    bool await_suspend(std::coroutine_handle<> h) {
+        task = &require_current_task();
+        st->check_can_read();  // throws before anything is registered
+        if (!task->begin_wait(h, this)) return false;
+        on_cancel = [](cancel_hook* c) noexcept {
+            auto* self = static_cast<read_wait_awaiter*>(c);
+            self->st->cancel_read_wait(self);
+        };
+        suspended = true;
+        st->begin_read_wait(this);
+        return true;
+    }
+    /// Returns: bytes delivered straight into the target (0 otherwise: look at the buffer).
+    /// Throws: cancelled_error; the receive error when the stream failed and is drained.
+    std::size_t await_resume() {
+        if (cancelled) task->throw_cancel();
+        if (!suspended && task && task->cancel_pending()) task->throw_cancel();
+        if (delivered) return delivered;  // data first: a pending cancel waits for the next await
+        if (suspended && !target.empty() && direct_res != 0) {
+            if (direct_res > 0) return static_cast<std::size_t>(direct_res);
+            if (direct_res == -ECANCELED && cancel_requested) task->throw_cancel();
+        }
+        if (cancel_requested && task->cancel_pending()) task->throw_cancel();
+        return 0;
+    }
+};
+
+} // namespace coio::detail

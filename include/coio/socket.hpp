@@ -1,0 +1,711 @@
+// coio/socket.hpp - coio::socket: an RAII socket whose I/O is io_uring operations (asyncio's
+// loop.sock_* functions, as methods).
+//
+//   coio::socket s(AF_INET, SOCK_STREAM);
+//   co_await s.connect(coio::endpoint("127.0.0.1", 8080));
+//   co_await s.sendall("hello\n");
+//   std::string reply = co_await s.recv(4096);
+//
+// Every awaitable here is one io_uring operation whose state lives in the awaiting frame (no
+// allocation) and which is cancellation-safe: a cancelled task resumes only after the kernel
+// has returned the operation's completion, so buffers and socket addresses the kernel writes
+// to stay valid until then. Sends use MSG_NOSIGNAL: a vanished peer is an EPIPE error, never a
+// SIGPIPE. Failures are std::system_error with the errno (compare with std::errc) and a message
+// naming the operation and the address.
+#pragma once
+
+#include <coio/coro.hpp>
+#include <coio/detail/core.hpp>
+#include <coio/endpoint.hpp>
+#include <coio/errors.hpp>
+#include <coio/loop.hpp>
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <coroutine>
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace coio {
+
+class socket;
+struct accepted_connection;
+
+namespace detail {
+
+/// Throws std::system_error for errno `err` with "coio: <what>" as the message prefix.
+[[noreturn]] inline void throw_errno(int err, const std::string& what) {
+    throw std::system_error(err, std::system_category(), "coio: " + what);
+}
+
+/// Fills `sa` with a Unix-domain address. A path starting with '\0' is an abstract name
+/// (Linux), as in Python. Returns the address length.
+/// Throws: std::system_error(ENAMETOOLONG) when the path does not fit.
+inline socklen_t make_unix_address(std::string_view path, sockaddr_un& sa) {
+    std::memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    const bool abstract = !path.empty() && path.front() == '\0';
+    if (path.empty() || path.size() + (abstract ? 0 : 1) > sizeof sa.sun_path)
+        throw std::system_error(ENAMETOOLONG, std::system_category(),
+                                "coio: Unix socket path must be 1 to " + std::to_string(sizeof sa.sun_path - 1) +
+                                    " bytes");
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+}
+
+/// The path of a Unix-domain address of length `len` (abstract names keep their leading '\0').
+inline std::string unix_path_of(const sockaddr_un& sa, socklen_t len) {
+    const auto off = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path));
+    if (len <= off) return {};
+    std::size_t n = static_cast<std::size_t>(len - off);
+    if (sa.sun_path[0] != '\0') n = ::strnlen(sa.sun_path, n);
+    return std::string(sa.sun_path, n);
+}
+
+/// A printable form of a Unix path: abstract names as "@name".
+inline std::string printable_unix_path(std::string_view path) {
+    if (!path.empty() && path.front() == '\0') return "@" + std::string(path.substr(1));
+    return std::string(path);
+}
+
+/// A printable form of a socket address: "1.2.3.4:80", "[::1]:80", "/path", "@abstract".
+inline std::string describe_address(const sockaddr* sa, socklen_t len) {
+    if (len >= static_cast<socklen_t>(sizeof(sa_family_t))) {
+        if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+            try {
+                return endpoint(sa, len).to_string();
+            } catch (...) {
+                return "?";
+            }
+        }
+        if (sa->sa_family == AF_UNIX)
+            return printable_unix_path(unix_path_of(*reinterpret_cast<const sockaddr_un*>(sa), len));
+    }
+    return "?";
+}
+
+/// The peer (or local) address of `fd` for error messages; "?" when unknown.
+inline std::string describe_fd(int fd, bool peer) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int r = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                       : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (r != 0) return "?";
+    return describe_address(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+/// One io_uring operation owned by the awaiting frame (the protocol of coio::uring_op), with
+/// the preparation and the result mapping supplied by `Derived`:
+///   void prep(io_uring_sqe*)      prepares the SQE (called once the awaiter is in place)
+///   R result(int res)             maps the CQE's res to the value (or throws)
+/// Cancellation submits IORING_OP_ASYNC_CANCEL and keeps waiting for the operation's own CQE;
+/// a result that arrived anyway is returned and the cancellation is delivered at the next
+/// await (nothing received is ever lost).
+template <class Derived>
+class io_awaiter : cancel_hook, op_base {
+public:
+    io_awaiter() noexcept { what = "socket op"; }
+    // Immovable: user_data points at it. Factories return it as a prvalue (no copy).
+    io_awaiter(const io_awaiter&) = delete;
+    io_awaiter& operator=(const io_awaiter&) = delete;
+
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+        task_ = &require_current_task();
+        if (!task_->begin_wait(h, this)) return false;
+        io_uring_sqe* sqe = task_->loop()->get_sqe();
+        static_cast<Derived*>(this)->prep(sqe);
+        io_uring_sqe_set_data(sqe, static_cast<op_base*>(this));
+        complete = [](op_base* op, int res, unsigned) noexcept {
+            auto* self = static_cast<io_awaiter*>(op);
+            self->res_ = res;
+            self->task_->wake();
+        };
+        on_cancel = [](cancel_hook* c) noexcept {
+            auto* self = static_cast<io_awaiter*>(c);
+            self->cancel_sent_ = true;
+            try {
+                io_uring_sqe* sqe = self->task_->loop()->get_sqe();
+                io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(static_cast<op_base*>(self)), 0);
+                io_uring_sqe_set_data64(sqe, 0);
+            } catch (...) {
+                // The operation completes on its own; the cancellation waits for the next await.
+            }
+        };
+        return true;
+    }
+    decltype(auto) await_resume() {
+        if (!cancel_sent_ && res_ == unset && task_->cancel_pending()) task_->throw_cancel();  // never suspended
+        if (cancel_sent_ && (res_ == -ECANCELED || res_ == -EINTR)) task_->throw_cancel();
+        return static_cast<Derived*>(this)->result(res_);
+    }
+
+private:
+    static constexpr int unset = -0x7fffffff;
+    task_base* task_ = nullptr;
+    int res_ = unset;
+    bool cancel_sent_ = false;
+};
+
+} // namespace detail
+
+/// An RAII socket (Python's `socket.socket`) whose operations are io_uring operations.
+///
+/// Move-only; the destructor closes the descriptor. Plain system calls (bind, listen,
+/// setsockopt, getsockname) are ordinary methods; everything that may block is an awaitable
+/// (`connect`, `accept`, `recv`, `recv_into`, `send`, `sendall`, `recvfrom`, `sendto`,
+/// `shutdown`, `close`) that must be awaited inside a task on a coio loop.
+///
+/// Addresses: IPv4/IPv6 as coio::endpoint; Unix-domain sockets by path through bind_unix,
+/// connect_unix, local_path and peer_path (a path starting with '\0' is a Linux abstract
+/// name, as in Python).
+///
+/// Throws: std::system_error with the errno (compare `e.code()` with std::errc values, e.g.
+/// std::errc::connection_refused) and a message naming the operation and the address.
+///
+/// Cancellation: each awaitable is cancellation-safe: cancelling the task cancels the kernel
+/// operation and resumes the task (with cancelled_error) only after the kernel is done with
+/// the buffers. A result that arrived in the meantime is returned instead, and the
+/// cancellation is delivered at the task's next await.
+///
+/// Example:
+/// @code
+///   coio::socket listener(AF_INET, SOCK_STREAM);
+///   listener.set_reuse_address(true);
+///   listener.bind(coio::endpoint("127.0.0.1", 0));
+///   listener.listen();
+///   auto [conn, peer] = co_await listener.accept();
+///   std::byte buf[4096];
+///   std::size_t n = co_await conn.recv_into(buf);
+///   co_await conn.sendall(std::span(buf, n));
+/// @endcode
+class socket {
+public:
+    /// An empty socket (no descriptor).
+    socket() noexcept = default;
+    /// Creates a socket (`::socket(family, type | SOCK_CLOEXEC, protocol)`).
+    /// @param family   AF_INET, AF_INET6 or AF_UNIX.
+    /// @param type     SOCK_STREAM or SOCK_DGRAM (flags such as SOCK_NONBLOCK may be or-ed in).
+    /// @param protocol usually 0.
+    /// Throws: std::system_error (e.g. EMFILE, EAFNOSUPPORT).
+    socket(int family, int type, int protocol = 0) : family_(family), type_(type & 0xf) {
+        fd_ = ::socket(family, type | SOCK_CLOEXEC, protocol);
+        if (fd_ < 0) detail::throw_errno(errno, "socket()");
+    }
+    /// Takes ownership of an open socket descriptor (family and type are queried).
+    /// Throws: std::system_error if `fd` is not a socket.
+    [[nodiscard]] static socket from_fd(int fd) {
+        socket s;
+        s.fd_ = fd;
+        s.family_ = s.getsockopt(SOL_SOCKET, SO_DOMAIN);
+        s.type_ = s.getsockopt(SOL_SOCKET, SO_TYPE);
+        return s;
+    }
+    socket(socket&& o) noexcept
+        : fd_(std::exchange(o.fd_, -1)), family_(o.family_), type_(o.type_), unlink_path_(std::move(o.unlink_path_)) {}
+    socket& operator=(socket&& o) noexcept {
+        if (this != &o) {
+            close_now();
+            fd_ = std::exchange(o.fd_, -1);
+            family_ = o.family_;
+            type_ = o.type_;
+            unlink_path_ = std::move(o.unlink_path_);
+        }
+        return *this;
+    }
+    socket(const socket&) = delete;
+    socket& operator=(const socket&) = delete;
+    /// Closes the descriptor (synchronously). Operations must not be in flight any more:
+    /// await them (or cancel their tasks) first, or use `co_await close()`.
+    ~socket() { close_now(); }
+
+    /// The descriptor, or -1.
+    [[nodiscard]] int fileno() const noexcept { return fd_; }
+    /// True while the socket holds a descriptor.
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    /// Same as is_open().
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    /// AF_INET, AF_INET6 or AF_UNIX.
+    [[nodiscard]] int family() const noexcept { return family_; }
+    /// SOCK_STREAM or SOCK_DGRAM.
+    [[nodiscard]] int type() const noexcept { return type_; }
+    /// Gives up ownership: returns the descriptor and leaves the socket empty.
+    int release() noexcept { unlink_path_.clear(); return std::exchange(fd_, -1); }
+
+    // ---- options -------------------------------------------------------------------------
+    /// `setsockopt(level, name, &value, sizeof value)` for any option value type.
+    /// Throws: std::system_error.
+    template <class T>
+    void setsockopt(int level, int name, const T& value) {
+        if (::setsockopt(fd_, level, name, &value, sizeof value) != 0)
+            detail::throw_errno(errno, "setsockopt(" + std::to_string(level) + ", " + std::to_string(name) + ")");
+    }
+    /// An integer option. Throws: std::system_error.
+    [[nodiscard]] int getsockopt(int level, int name) const {
+        int v = 0;
+        socklen_t len = sizeof v;
+        if (::getsockopt(fd_, level, name, &v, &len) != 0)
+            detail::throw_errno(errno, "getsockopt(" + std::to_string(level) + ", " + std::to_string(name) + ")");
+        return v;
+    }
+    /// SO_REUSEADDR: bind a port that has connections in TIME_WAIT.
+    void set_reuse_address(bool on) { setsockopt(SOL_SOCKET, SO_REUSEADDR, int(on)); }
+    /// SO_REUSEPORT: several sockets (one per thread/loop) share a port; the kernel spreads
+    /// incoming connections over them.
+    void set_reuse_port(bool on) { setsockopt(SOL_SOCKET, SO_REUSEPORT, int(on)); }
+    /// TCP_NODELAY: send small writes at once (no Nagle delay). On by default for streams.
+    void set_nodelay(bool on) { setsockopt(IPPROTO_TCP, TCP_NODELAY, int(on)); }
+    /// SO_KEEPALIVE.
+    void set_keepalive(bool on) { setsockopt(SOL_SOCKET, SO_KEEPALIVE, int(on)); }
+    /// IPV6_V6ONLY (IPv6 sockets): do not accept IPv4-mapped connections.
+    void set_v6only(bool on) { setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, int(on)); }
+    /// SO_BROADCAST (datagram sockets).
+    void set_broadcast(bool on) { setsockopt(SOL_SOCKET, SO_BROADCAST, int(on)); }
+    /// SO_RCVBUF / SO_SNDBUF sizes in bytes.
+    void set_receive_buffer_size(int bytes) { setsockopt(SOL_SOCKET, SO_RCVBUF, bytes); }
+    /// See set_receive_buffer_size.
+    void set_send_buffer_size(int bytes) { setsockopt(SOL_SOCKET, SO_SNDBUF, bytes); }
+
+    // ---- addresses -----------------------------------------------------------------------
+    /// Binds to an IPv4/IPv6 address. Throws: std::system_error naming the address (e.g.
+    /// std::errc::address_in_use).
+    void bind(const endpoint& ep) {
+        if (::bind(fd_, ep.data(), ep.size()) != 0) detail::throw_errno(errno, "bind to " + ep.to_string());
+    }
+    /// Binds a Unix-domain socket to `path` (leading '\0': abstract name).
+    /// Throws: std::system_error naming the path.
+    void bind_unix(std::string_view path) {
+        sockaddr_un sa;
+        const socklen_t len = detail::make_unix_address(path, sa);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), len) != 0)
+            detail::throw_errno(errno, "bind to " + detail::printable_unix_path(path));
+    }
+    /// Starts listening. @param backlog the accept queue length. Throws: std::system_error.
+    void listen(int backlog = SOMAXCONN) {
+        if (::listen(fd_, backlog) != 0) detail::throw_errno(errno, "listen on " + detail::describe_fd(fd_, false));
+    }
+    /// The bound address (getsockname). Throws: std::system_error; std::invalid_argument
+    /// for a Unix-domain socket (use local_path()).
+    [[nodiscard]] endpoint local_address() const { return address(false); }
+    /// The connected peer's address (getpeername). Throws: std::system_error (ENOTCONN);
+    /// std::invalid_argument for a Unix-domain socket (use peer_path()).
+    [[nodiscard]] endpoint peer_address() const { return address(true); }
+    /// The bound path of a Unix-domain socket ("" when unbound).
+    [[nodiscard]] std::string local_path() const { return path(false); }
+    /// The peer's path of a connected Unix-domain socket ("" when the peer is unbound).
+    [[nodiscard]] std::string peer_path() const { return path(true); }
+
+    /// Internal (start_unix_server): unlink this filesystem path when the socket is closed.
+    void set_unlink_on_close(std::string path) { unlink_path_ = std::move(path); }
+    /// Internal: wraps a descriptor whose family and type are known.
+    [[nodiscard]] static socket adopt(int fd, int family, int type) noexcept {
+        socket s;
+        s.fd_ = fd;
+        s.family_ = family;
+        s.type_ = type;
+        return s;
+    }
+
+    // ---- awaitable operations ------------------------------------------------------------
+    class connect_awaiter;
+    class accept_awaiter;
+    class recv_awaiter;
+    class recv_into_awaiter;
+    class send_awaiter;
+    class recvfrom_awaiter;
+    class recvfrom_into_awaiter;
+    class sendto_awaiter;
+    class shutdown_awaiter;
+    class close_awaiter;
+
+    /// Connects to `ep` (asyncio's loop.sock_connect).
+    /// Returns: nothing. Throws: std::system_error naming the address (e.g.
+    /// std::errc::connection_refused: "coio: connect to 127.0.0.1:1: Connection refused").
+    /// Cancellation: the connect is cancelled in the kernel; the socket is then unusable.
+    /// Example: `co_await s.connect(coio::endpoint("127.0.0.1", 80));`
+    [[nodiscard]] connect_awaiter connect(const endpoint& ep) noexcept;
+    /// Connects a Unix-domain socket to `path` (leading '\0': abstract name).
+    /// Throws: std::system_error naming the path (ENOENT, ECONNREFUSED, ENAMETOOLONG).
+    /// Cancellation: as connect(). Example: `co_await s.connect_unix("/tmp/app.sock");`
+    [[nodiscard]] connect_awaiter connect_unix(std::string_view path);
+    /// Accepts a connection (asyncio's loop.sock_accept); the new socket is close-on-exec.
+    /// Returns: `accepted{socket, peer endpoint}` (the endpoint is empty for Unix sockets).
+    /// Throws: std::system_error. Cancellation: the accept is cancelled in the kernel; a
+    /// connection accepted meanwhile is returned, not lost.
+    /// Example: `auto [conn, peer] = co_await listener.accept();`
+    [[nodiscard]] accept_awaiter accept() noexcept;
+    /// Receives up to `max_bytes` (asyncio's loop.sock_recv).
+    /// Returns: the bytes; empty at end of stream. Throws: std::system_error (e.g.
+    /// std::errc::connection_reset). Cancellation: cancellation-safe (see the class comment).
+    /// Example: `std::string data = co_await s.recv(4096);`
+    [[nodiscard]] recv_awaiter recv(std::size_t max_bytes);
+    /// Receives into `buf` (asyncio's loop.sock_recv_into), with no copy.
+    /// Returns: the byte count; 0 at end of stream. Throws: std::system_error.
+    /// Cancellation: the task resumes only after the kernel stopped writing into `buf`.
+    /// Example: `std::size_t n = co_await s.recv_into(buf);`
+    [[nodiscard]] recv_into_awaiter recv_into(std::span<std::byte> buf) noexcept;
+    /// Sends some of `data` with MSG_NOSIGNAL (one send(2)).
+    /// Returns: bytes sent. Throws: std::system_error (std::errc::broken_pipe or
+    /// connection_reset when the peer is gone; never SIGPIPE). Cancellation: cancellation-safe.
+    /// Example: `std::size_t n = co_await s.send(data);`
+    [[nodiscard]] send_awaiter send(std::span<const std::byte> data) noexcept;
+    /// See send(std::span<const std::byte>).
+    [[nodiscard]] send_awaiter send(std::string_view data) noexcept;
+    /// Sends all of `data` (asyncio's loop.sock_sendall), resending after short sends.
+    /// Throws: std::system_error as send(). Cancellation: stops between sends; how much was
+    /// sent is then unknown (as in asyncio).
+    /// Example: `co_await s.sendall("PING\r\n");`
+    [[nodiscard]] coro<void> sendall(std::span<const std::byte> data);
+    /// See sendall(std::span<const std::byte>). The characters must stay alive until done.
+    [[nodiscard]] coro<void> sendall(std::string_view data);
+    /// Receives one datagram of up to `max_bytes` (asyncio's loop.sock_recvfrom).
+    /// Returns: {data, sender} (the sender is empty for Unix-domain sockets).
+    /// Throws: std::system_error. Cancellation: cancellation-safe.
+    /// Example: `auto [data, from] = co_await s.recvfrom(2048);`
+    [[nodiscard]] recvfrom_awaiter recvfrom(std::size_t max_bytes = 65536);
+    /// Receives one datagram into `buf` (asyncio's loop.sock_recvfrom_into).
+    /// Returns: {byte count, sender}. A datagram larger than `buf` is truncated.
+    /// Throws: std::system_error. Cancellation: cancellation-safe.
+    /// Example: `auto [n, from] = co_await s.recvfrom_into(buf);`
+    [[nodiscard]] recvfrom_into_awaiter recvfrom_into(std::span<std::byte> buf) noexcept;
+    /// Sends one datagram to `to` (asyncio's loop.sock_sendto), MSG_NOSIGNAL.
+    /// Returns: bytes sent. Throws: std::system_error naming the address.
+    /// Cancellation: cancellation-safe. Example: `co_await s.sendto("ping", peer);`
+    [[nodiscard]] sendto_awaiter sendto(std::span<const std::byte> data, const endpoint& to) noexcept;
+    /// See sendto(std::span<const std::byte>, const endpoint&).
+    [[nodiscard]] sendto_awaiter sendto(std::string_view data, const endpoint& to) noexcept;
+    /// Shuts down reading (SHUT_RD), writing (SHUT_WR, sends FIN) or both (SHUT_RDWR).
+    /// Throws: std::system_error (ENOTCONN). Cancellation: cancellation-safe.
+    /// Example: `co_await s.shutdown(SHUT_WR);`
+    [[nodiscard]] shutdown_awaiter shutdown(int how = SHUT_WR) noexcept;
+    /// Cancels every operation still in flight on this socket (their tasks get an error
+    /// std::errc::operation_canceled) and closes it through io_uring. Afterwards the socket
+    /// is empty. Closing an empty socket does nothing.
+    /// Throws: std::system_error from close(2) (rare: EIO). Cancellation: the close still
+    /// completes (the descriptor is gone either way).
+    /// Example: `co_await s.close();`
+    [[nodiscard]] close_awaiter close() noexcept;
+
+private:
+    void close_now() noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        if (!unlink_path_.empty()) ::unlink(unlink_path_.c_str());
+        unlink_path_.clear();
+    }
+    endpoint address(bool peer) const {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        const int r = peer ? ::getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len)
+                           : ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+        if (r != 0) detail::throw_errno(errno, peer ? "getpeername" : "getsockname");
+        return endpoint(reinterpret_cast<sockaddr*>(&ss), len);
+    }
+    std::string path(bool peer) const {
+        sockaddr_un sa{};
+        socklen_t len = sizeof sa;
+        const int r = peer ? ::getpeername(fd_, reinterpret_cast<sockaddr*>(&sa), &len)
+                           : ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+        if (r != 0) detail::throw_errno(errno, peer ? "getpeername" : "getsockname");
+        if (sa.sun_family != AF_UNIX) throw std::invalid_argument("coio: not a Unix-domain socket");
+        return detail::unix_path_of(sa, len);
+    }
+
+    int fd_ = -1;
+    int family_ = AF_UNSPEC;
+    int type_ = 0;
+    std::string unlink_path_;  // start_unix_server removes its socket file on close
+};
+
+// ---- awaiter definitions -------------------------------------------------------------------
+
+/// Awaiter of socket::connect / connect_unix (the address lives here until the CQE).
+class socket::connect_awaiter : public detail::io_awaiter<connect_awaiter> {
+public:
+    connect_awaiter(int fd, const sockaddr* sa, socklen_t len) noexcept : fd_(fd), len_(len) {
+        std::memcpy(&addr_, sa, len);
+    }
+    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_connect(sqe, fd_, reinterpret_cast<sockaddr*>(&addr_), len_); }
+    void result(int res) {
+        if (res < 0)
+            detail::throw_errno(-res, "connect to " + detail::describe_address(reinterpret_cast<sockaddr*>(&addr_), len_));
+    }
+
+private:
+    int fd_;
+    socklen_t len_;
+    sockaddr_storage addr_{};
+};
+
+/// The result of socket::accept(). Structured bindings work: `auto [conn, peer] = ...`.
+struct accepted_connection {
+    /// The new connection.
+    coio::socket socket;
+    /// The peer's address (empty for Unix-domain sockets).
+    endpoint address;
+};
+
+/// Awaiter of socket::accept.
+class socket::accept_awaiter : public detail::io_awaiter<accept_awaiter> {
+public:
+    accept_awaiter(int fd, int family, int type) noexcept : fd_(fd), family_(family), type_(type) {}
+    void prep(io_uring_sqe* sqe) noexcept {
+        len_ = sizeof addr_;
+        io_uring_prep_accept(sqe, fd_, reinterpret_cast<sockaddr*>(&addr_), &len_, SOCK_CLOEXEC);
+    }
+    accepted_connection result(int res) {
+        if (res < 0) detail::throw_errno(-res, "accept on " + detail::describe_fd(fd_, false));
+        accepted_connection a;
+        a.socket = socket::adopt(res, family_, type_);
+        if (addr_.ss_family == AF_INET || addr_.ss_family == AF_INET6)
+            a.address = endpoint(reinterpret_cast<sockaddr*>(&addr_), len_);
+        return a;
+    }
+
+private:
+    int fd_;
+    int family_;
+    int type_;
+    socklen_t len_ = 0;
+    sockaddr_storage addr_{};
+};
+
+/// Awaiter of socket::recv (receives into a string it owns).
+class socket::recv_awaiter : public detail::io_awaiter<recv_awaiter> {
+public:
+    recv_awaiter(int fd, std::size_t max) : fd_(fd) { buf_.resize(max); }
+    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd_, buf_.data(), buf_.size(), 0); }
+    std::string result(int res) {
+        if (res < 0) detail::throw_errno(-res, "recv from " + detail::describe_fd(fd_, true));
+        buf_.resize(static_cast<std::size_t>(res));
+        return std::move(buf_);
+    }
+
+private:
+    int fd_;
+    std::string buf_;
+};
+
+/// Awaiter of socket::recv_into.
+class socket::recv_into_awaiter : public detail::io_awaiter<recv_into_awaiter> {
+public:
+    recv_into_awaiter(int fd, std::span<std::byte> buf) noexcept : fd_(fd), buf_(buf) {}
+    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd_, buf_.data(), buf_.size(), 0); }
+    std::size_t result(int res) {
+        if (res < 0) detail::throw_errno(-res, "recv from " + detail::describe_fd(fd_, true));
+        return static_cast<std::size_t>(res);
+    }
+
+private:
+    int fd_;
+    std::span<std::byte> buf_;
+};
+
+/// Awaiter of socket::send.
+class socket::send_awaiter : public detail::io_awaiter<send_awaiter> {
+public:
+    send_awaiter(int fd, std::span<const std::byte> data) noexcept : fd_(fd), data_(data) {}
+    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_send(sqe, fd_, data_.data(), data_.size(), MSG_NOSIGNAL); }
+    std::size_t result(int res) {
+        if (res < 0) detail::throw_errno(-res, "send to " + detail::describe_fd(fd_, true));
+        return static_cast<std::size_t>(res);
+    }
+
+private:
+    int fd_;
+    std::span<const std::byte> data_;
+};
+
+namespace detail {
+/// Awaiter of socket::recvfrom and recvfrom_into (recvmsg; the msghdr lives here).
+template <class Result>
+class recvfrom_base : public detail::io_awaiter<Result> {
+public:
+    void prep(io_uring_sqe* sqe) noexcept {
+        std::memset(&msg_, 0, sizeof msg_);
+        msg_.msg_name = &addr_;
+        msg_.msg_namelen = sizeof addr_;
+        msg_.msg_iov = &iov_;
+        msg_.msg_iovlen = 1;
+        io_uring_prep_recvmsg(sqe, fd_, &msg_, 0);
+    }
+
+protected:
+    recvfrom_base(int fd, void* p, std::size_t n) noexcept : fd_(fd) {
+        iov_.iov_base = p;
+        iov_.iov_len = n;
+    }
+    std::size_t check(int res) {
+        if (res < 0) detail::throw_errno(-res, "recvfrom on " + detail::describe_fd(fd_, false));
+        return static_cast<std::size_t>(res);
+    }
+    endpoint sender() const {
+        if (addr_.ss_family == AF_INET || addr_.ss_family == AF_INET6)
+            return endpoint(reinterpret_cast<const sockaddr*>(&addr_), msg_.msg_namelen);
+        return endpoint();
+    }
+    int fd_;
+    iovec iov_{};
+    msghdr msg_{};
+    sockaddr_storage addr_{};
+};
+} // namespace detail
+
+/// Awaiter of socket::recvfrom: gives {data, sender}.
+class socket::recvfrom_awaiter : public detail::recvfrom_base<recvfrom_awaiter> {
+public:
+    recvfrom_awaiter(int fd, std::size_t max) : recvfrom_base(fd, nullptr, 0) { buf_.resize(max); }
+    void prep(io_uring_sqe* sqe) noexcept {
+        iov_.iov_base = buf_.data();
+        iov_.iov_len = buf_.size();
+        recvfrom_base::prep(sqe);
+    }
+    std::pair<std::string, endpoint> result(int res) {
+        buf_.resize(check(res));
+        return {std::move(buf_), sender()};
+    }
+
+private:
+    std::string buf_;
+};
+
+/// Awaiter of socket::recvfrom_into: gives {byte count, sender}.
+class socket::recvfrom_into_awaiter : public detail::recvfrom_base<recvfrom_into_awaiter> {
+public:
+    recvfrom_into_awaiter(int fd, std::span<std::byte> buf) noexcept : recvfrom_base(fd, buf.data(), buf.size()) {}
+    std::pair<std::size_t, endpoint> result(int res) {
+        const std::size_t n = check(res);
+        return {n, sender()};
+    }
+};
+
+/// Awaiter of socket::sendto (the destination lives here until the CQE).
+class socket::sendto_awaiter : public detail::io_awaiter<sendto_awaiter> {
+public:
+    sendto_awaiter(int fd, std::span<const std::byte> data, const endpoint& to) noexcept : fd_(fd), to_(to) {
+        iov_.iov_base = const_cast<std::byte*>(data.data());  // sendmsg does not write through it
+        iov_.iov_len = data.size();
+    }
+    void prep(io_uring_sqe* sqe) noexcept {
+        std::memset(&msg_, 0, sizeof msg_);
+        msg_.msg_name = to_.data();
+        msg_.msg_namelen = to_.size();
+        msg_.msg_iov = &iov_;
+        msg_.msg_iovlen = 1;
+        io_uring_prep_sendmsg(sqe, fd_, &msg_, MSG_NOSIGNAL);
+    }
+    std::size_t result(int res) {
+        if (res < 0) detail::throw_errno(-res, "sendto " + to_.to_string());
+        return static_cast<std::size_t>(res);
+    }
+
+private:
+    int fd_;
+    endpoint to_;
+    iovec iov_{};
+    msghdr msg_{};
+};
+
+/// Awaiter of socket::shutdown.
+class socket::shutdown_awaiter : public detail::io_awaiter<shutdown_awaiter> {
+public:
+    shutdown_awaiter(int fd, int how) noexcept : fd_(fd), how_(how) {}
+    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_shutdown(sqe, fd_, how_); }
+    void result(int res) {
+        if (res < 0) detail::throw_errno(-res, "shutdown of " + detail::describe_fd(fd_, true));
+    }
+
+private:
+    int fd_;
+    int how_;
+};
+
+/// Awaiter of socket::close: cancels everything in flight on the descriptor through io_uring
+/// (IORING_ASYNC_CANCEL_FD | ALL), then closes it. Not interruptible: a cancellation that
+/// arrives meanwhile is delivered at the next await.
+class socket::close_awaiter : detail::cancel_hook, detail::op_base {
+public:
+    explicit close_awaiter(socket& s) noexcept : sock_(&s) { what = "socket close"; }
+    close_awaiter(const close_awaiter&) = delete;
+    close_awaiter& operator=(const close_awaiter&) = delete;
+
+    bool await_ready() const noexcept { return sock_->fd_ < 0; }
+    bool await_suspend(std::coroutine_handle<> h) {
+        task_ = &detail::require_current_task();
+        // Uncancellable on purpose: the descriptor is closed whatever happens.
+        task_->begin_wait_uncancellable(h, this);
+        on_cancel = [](detail::cancel_hook*) noexcept {};
+        complete = [](detail::op_base* op, int, unsigned) noexcept { static_cast<close_awaiter*>(op)->task_->wake(); };
+        io_uring_sqe* sqe = task_->loop()->get_sqe();
+        io_uring_prep_cancel_fd(sqe, sock_->fd_, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data(sqe, static_cast<detail::op_base*>(this));
+        return true;
+    }
+    void await_resume() {
+        // The cancellations are issued; operations still finishing hold their own reference
+        // to the file, so closing the descriptor now is safe.
+        const int fd = std::exchange(sock_->fd_, -1);
+        if (fd < 0) return;
+        const int r = ::close(fd);
+        const int err = errno;
+        if (!sock_->unlink_path_.empty()) ::unlink(sock_->unlink_path_.c_str());
+        sock_->unlink_path_.clear();
+        if (r != 0 && err != EINTR) detail::throw_errno(err, "close");
+    }
+
+private:
+    socket* sock_;
+    detail::task_base* task_ = nullptr;
+};
+
+// ---- socket members returning awaiters -----------------------------------------------------
+
+inline socket::connect_awaiter socket::connect(const endpoint& ep) noexcept {
+    return connect_awaiter(fd_, ep.data(), ep.size());
+}
+inline socket::connect_awaiter socket::connect_unix(std::string_view path) {
+    sockaddr_un sa;
+    const socklen_t len = detail::make_unix_address(path, sa);
+    return connect_awaiter(fd_, reinterpret_cast<sockaddr*>(&sa), len);
+}
+inline socket::accept_awaiter socket::accept() noexcept { return accept_awaiter(fd_, family_, type_); }
+inline socket::recv_awaiter socket::recv(std::size_t max_bytes) { return recv_awaiter(fd_, max_bytes); }
+inline socket::recv_into_awaiter socket::recv_into(std::span<std::byte> buf) noexcept { return recv_into_awaiter(fd_, buf); }
+inline socket::send_awaiter socket::send(std::span<const std::byte> data) noexcept { return send_awaiter(fd_, data); }
+inline socket::send_awaiter socket::send(std::string_view data) noexcept {
+    return send_awaiter(fd_, std::as_bytes(std::span(data.data(), data.size())));
+}
+inline coro<void> socket::sendall(std::span<const std::byte> data) {
+    while (!data.empty()) {
+        const std::size_t n = co_await send(data);
+        data = data.subspan(n);
+    }
+}
+inline coro<void> socket::sendall(std::string_view data) {
+    return sendall(std::as_bytes(std::span(data.data(), data.size())));
+}
+inline socket::recvfrom_awaiter socket::recvfrom(std::size_t max_bytes) { return recvfrom_awaiter(fd_, max_bytes); }
+inline socket::recvfrom_into_awaiter socket::recvfrom_into(std::span<std::byte> buf) noexcept {
+    return recvfrom_into_awaiter(fd_, buf);
+}
+inline socket::sendto_awaiter socket::sendto(std::span<const std::byte> data, const endpoint& to) noexcept {
+    return sendto_awaiter(fd_, data, to);
+}
+inline socket::sendto_awaiter socket::sendto(std::string_view data, const endpoint& to) noexcept {
+    return sendto_awaiter(fd_, std::as_bytes(std::span(data.data(), data.size())), to);
+}
+inline socket::shutdown_awaiter socket::shutdown(int how) noexcept { return shutdown_awaiter(fd_, how); }
+inline socket::close_awaiter socket::close() noexcept { return close_awaiter(*this); }
+
+} // namespace coio

@@ -1,0 +1,179 @@
+// coio/stream_writer.hpp - coio::stream_writer (asyncio.StreamWriter).
+//
+//   writer.write("HELLO\n");
+//   co_await writer.drain();      // flow control: waits only when the buffer is over the mark
+//   writer.close();
+//   co_await writer.wait_closed();
+#pragma once
+
+#include <coio/detail/net_service.hpp>
+#include <coio/detail/stream_state.hpp>
+#include <coio/endpoint.hpp>
+#include <coio/socket.hpp>
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <utility>
+
+namespace coio {
+
+/// The writing half of a stream connection (asyncio.StreamWriter).
+///
+/// `write()` copies the bytes into the connection's buffer and starts an io_uring send at
+/// once (the caller's memory is free as soon as write returns; the buffers keep their
+/// capacity, so steady-state writes do not allocate). `drain()` is the flow control: it
+/// returns at once while less than the high-water mark (64 KiB by default) is buffered, and
+/// otherwise waits until the buffer is down to the low-water mark (high / 4), so a fast
+/// writer cannot grow memory without bound. TCP_NODELAY is on by default, as in asyncio.
+///
+/// Move-only handle to state shared with the stream_reader. `close()` flushes what was
+/// written, then closes the socket; `wait_closed()` waits for that. Dropping both the reader
+/// and the writer closes the connection the same way.
+///
+/// Throws: drain() throws std::system_error when the connection failed (std::errc::broken_pipe
+/// or connection_reset when the peer has gone; SIGPIPE never happens); write() after
+/// close() or write_eof() throws invalid_state_error; writes after a failure are discarded
+/// (drain() reports the failure), as in asyncio.
+///
+/// Cancellation: drain() and wait_closed() are cancellation points that leave the buffered
+/// data to be sent; cancelling them loses nothing.
+///
+/// Example:
+/// @code
+///   writer.write("GET / HTTP/1.0\r\n\r\n");
+///   co_await writer.drain();
+///   writer.close();
+///   co_await writer.wait_closed();
+/// @endcode
+class stream_writer {
+public:
+    /// An empty writer (not connected).
+    stream_writer() noexcept = default;
+    /// Internal: a handle on `s`.
+    explicit stream_writer(detail::stream_state* s) noexcept : s_(s) {
+        if (s_) s_->add_handle();
+    }
+    stream_writer(stream_writer&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    stream_writer& operator=(stream_writer&& o) noexcept {
+        if (this != &o) {
+            reset();
+            s_ = std::exchange(o.s_, nullptr);
+        }
+        return *this;
+    }
+    stream_writer(const stream_writer&) = delete;
+    stream_writer& operator=(const stream_writer&) = delete;
+    /// Drops the handle; the connection closes (after flushing) when the reader is gone too.
+    ~stream_writer() { reset(); }
+
+    /// True when the writer refers to a connection.
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+
+    /// Buffers `data` and starts sending it. Never blocks or suspends.
+    /// Throws: invalid_state_error after close() or write_eof().
+    /// Cancellation: not a suspension point. Example: `writer.write(std::span(buf, n));`
+    void write(std::span<const std::byte> data) { state().write(data); }
+    /// Buffers the characters of `data`. See write(std::span<const std::byte>).
+    /// Example: `writer.write("hello\n");`
+    void write(std::string_view data) { state().write(std::as_bytes(std::span(data.data(), data.size()))); }
+    /// Writes every element of `lines` (anything convertible to std::string_view), in order
+    /// (asyncio's writelines: no separators are added).
+    /// Throws: as write(). Example: `writer.writelines(std::vector<std::string>{"a\n", "b\n"});`
+    template <class Range>
+    void writelines(const Range& lines) {
+        for (const auto& l : lines) write(std::string_view(l));
+    }
+
+    class drain_awaiter;
+    class wait_closed_awaiter;
+
+    /// Flow control (asyncio's drain): waits while more than the high-water mark is buffered,
+    /// until the buffer is at the low-water mark. Returns at once otherwise.
+    /// Throws: std::system_error when the connection failed (broken pipe, reset), naming the
+    /// peer. Cancellation: a cancellation point; buffered data is still sent.
+    /// Example: `writer.write(block); co_await writer.drain();`
+    [[nodiscard]] drain_awaiter drain();
+
+    /// Half-closes: sends FIN once the buffered data is out (asyncio's write_eof). Reading
+    /// continues. Cancellation: not a suspension point. Example: `writer.write_eof();`
+    void write_eof() { state().write_eof(); }
+    /// True: TCP and Unix stream sockets support write_eof.
+    [[nodiscard]] bool can_write_eof() const noexcept { return true; }
+    /// Closes the connection after the buffered data is sent (asyncio's close). Idempotent.
+    /// Pending and later reads see EOF. Cancellation: not a suspension point.
+    /// Example: `writer.close(); co_await writer.wait_closed();`
+    void close() noexcept {
+        if (s_) s_->close();
+    }
+    /// True once close() was called (or the connection is being shut down).
+    [[nodiscard]] bool is_closing() const noexcept { return !s_ || s_->is_closing(); }
+    /// Waits until the socket is closed (after close()).
+    /// Cancellation: a cancellation point; the close still goes on.
+    /// Example: `co_await writer.wait_closed();`
+    [[nodiscard]] wait_closed_awaiter wait_closed();
+
+    /// The peer's address (asyncio's get_extra_info("peername")).
+    /// Throws: std::system_error when not connected; std::invalid_argument for Unix sockets.
+    [[nodiscard]] endpoint peername() const { return socket().peer_address(); }
+    /// The local address (asyncio's get_extra_info("sockname")).
+    /// Throws: as peername().
+    [[nodiscard]] endpoint sockname() const { return socket().local_address(); }
+    /// The underlying socket (asyncio's get_extra_info("socket")), e.g. to set options.
+    /// Do not read or write through it while the stream uses it.
+    [[nodiscard]] const coio::socket& socket() const { return state().sock(); }
+    /// Bytes written but not yet sent (asyncio's transport.get_write_buffer_size).
+    [[nodiscard]] std::size_t write_buffer_size() const noexcept { return s_ ? s_->write_buffer_size() : 0; }
+    /// Sets the high- and low-water marks of drain() (asyncio's set_write_buffer_limits).
+    /// @param high  drain() waits above this many buffered bytes.
+    /// @param low   ... until the buffer is at most this; default high / 4.
+    void set_write_buffer_limits(std::size_t high, std::size_t low) { state().set_write_buffer_limits(high, low); }
+    /// See set_write_buffer_limits(std::size_t, std::size_t); low = high / 4.
+    void set_write_buffer_limits(std::size_t high) { state().set_write_buffer_limits(high, high / 4); }
+
+    /// Internal: the shared state.
+    [[nodiscard]] detail::stream_state* state_ptr() const noexcept { return s_; }
+
+private:
+    detail::stream_state& state() const {
+        if (!s_) throw invalid_state_error("coio: stream_writer is empty (moved from or default-constructed)");
+        return *s_;
+    }
+    void reset() noexcept {
+        if (s_) std::exchange(s_, nullptr)->drop_handle();
+    }
+    detail::stream_state* s_ = nullptr;
+};
+
+/// Awaiter of stream_writer::drain.
+class stream_writer::drain_awaiter : detail::net_wait_awaiter {
+public:
+    explicit drain_awaiter(detail::stream_state& s) noexcept : net_wait_awaiter(s.drain_waiters(), "stream drain"), st_(&s) {}
+    bool await_ready() const noexcept { return !st_->must_drain(); }
+    using net_wait_awaiter::await_suspend;
+    void await_resume() {
+        net_wait_awaiter::await_resume();
+        if (const int e = st_->write_error()) detail::throw_errno(e, "send to " + st_->peer_text());
+    }
+
+private:
+    detail::stream_state* st_;
+};
+
+/// Awaiter of stream_writer::wait_closed.
+class stream_writer::wait_closed_awaiter : detail::net_wait_awaiter {
+public:
+    explicit wait_closed_awaiter(detail::stream_state& s) noexcept
+        : net_wait_awaiter(s.close_waiters(), "stream wait_closed"), st_(&s) {}
+    bool await_ready() const noexcept { return st_->is_closed(); }
+    using net_wait_awaiter::await_suspend;
+    using net_wait_awaiter::await_resume;
+
+private:
+    detail::stream_state* st_;
+};
+
+inline stream_writer::drain_awaiter stream_writer::drain() { return drain_awaiter(state()); }
+inline stream_writer::wait_closed_awaiter stream_writer::wait_closed() { return wait_closed_awaiter(state()); }
+
+} // namespace coio

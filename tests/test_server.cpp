@@ -1,0 +1,176 @@
+// Tests of coio/server.hpp: start_server, start_unix_server, and server lifetime.
+#include <coio/server.hpp>
+#include "support/catch.hpp"
+
+#include <coio/run.hpp>
+#include <coio/sleep.hpp>
+#include <coio/streams.hpp>
+#include <coio/task.hpp>
+#include <coio/timeout.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class F>
+void run_test(F body) {
+    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
+}
+
+}  // namespace
+
+TEST_CASE("server: sockets() gives the bound port - is_serving - serve_forever ends on close()") {
+    run_test([]() -> coio::coro<void> {
+        int handled = 0;
+        auto srv = co_await coio::start_server(
+            [&handled](coio::stream_reader r, coio::stream_writer w) -> coio::coro<void> {
+                ++handled;
+                std::string line = co_await r.readline();
+                w.write("hello " + line);
+                co_await w.drain();
+            },
+            "127.0.0.1", 0, {.limit = 1024, .backlog = 16, .reuse_address = true});
+        REQUIRE(srv.sockets().size() == 1);
+        const std::uint16_t port = srv.sockets().front().local_address().port();
+        CHECK(port != 0);
+        CHECK(srv.is_serving());
+        auto forever = coio::create_task(srv.serve_forever());
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port);
+        w.write("you\n");
+        std::string reply = co_await r.readline();
+        CHECK(reply == "hello you\n");
+        CHECK(handled == 1);
+        srv.close();
+        co_await forever;  // returns once the server is closed
+        co_await srv.wait_closed();
+        CHECK_FALSE(srv.is_serving());
+        CHECK(srv.sockets().empty());
+        CHECK_THROWS_AS(co_await srv.serve_forever(), coio::invalid_state_error);
+        // The port is free again: nothing listens.
+        CHECK_THROWS_AS(co_await coio::open_connection("127.0.0.1", port), std::system_error);
+    });
+}
+
+TEST_CASE("server: close() with clients connected cancels their handlers and closes their sockets") {
+    run_test([]() -> coio::coro<void> {
+        int cancelled = 0;
+        int started = 0;
+        auto srv = co_await coio::start_server(
+            [&](coio::stream_reader r, coio::stream_writer) -> coio::coro<void> {
+                ++started;
+                try {
+                    co_await r.read(10);  // the clients never send: blocks until cancelled
+                } catch (const coio::cancelled_error&) {
+                    ++cancelled;
+                    throw;
+                }
+            },
+            "127.0.0.1", 0);
+        const auto port = srv.sockets().front().local_address().port();
+        std::vector<std::pair<coio::stream_reader, coio::stream_writer>> clients;
+        for (int i = 0; i < 5; ++i) clients.push_back(co_await coio::open_connection("127.0.0.1", port));
+        for (int i = 0; i < 100 && started < 5; ++i) co_await coio::sleep(2ms);
+        CHECK(started == 5);
+        CHECK(srv.active_connections() == 5);
+        srv.close();
+        co_await srv.wait_closed();
+        CHECK(cancelled == 5);
+        CHECK(srv.active_connections() == 0);
+        for (auto& [r, w] : clients) {
+            std::string rest = co_await r.read();  // EOF: the server closed its side
+            CHECK(rest.empty());
+        }
+    });
+}
+
+TEST_CASE("server: cancelling serve_forever closes the server") {
+    run_test([]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server([](coio::stream_reader, coio::stream_writer) -> coio::coro<void> { co_return; },
+                                               "127.0.0.1", 0);
+        auto forever = coio::create_task(srv.serve_forever());
+        co_await coio::sleep(5ms);
+        forever.cancel();
+        CHECK_THROWS_AS(co_await forever, coio::cancelled_error);
+        CHECK_FALSE(srv.is_serving());
+        CHECK(srv.sockets().empty());
+    });
+}
+
+TEST_CASE("server: reuse_port lets two servers share a port; address in use otherwise") {
+    run_test([]() -> coio::coro<void> {
+        auto cb = [](coio::stream_reader, coio::stream_writer w) -> coio::coro<void> {
+            w.write("hi");
+            co_return;
+        };
+        auto a = co_await coio::start_server(cb, "127.0.0.1", 0, {.reuse_port = true});
+        const auto port = a.sockets().front().local_address().port();
+        auto b = co_await coio::start_server(cb, "127.0.0.1", port, {.reuse_port = true});
+        CHECK(b.sockets().front().local_address().port() == port);
+        try {
+            auto c = co_await coio::start_server(cb, "127.0.0.1", port);
+            FAIL("bound twice");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::address_in_use);
+            CHECK_THAT(e.what(), Catch::Contains("127.0.0.1:" + std::to_string(port)));
+        }
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port);
+        std::string got = co_await r.read();
+        CHECK(got == "hi");
+    });
+}
+
+TEST_CASE("server: an exception escaping the handler goes to the loop's exception handler") {
+    std::string seen;
+    coio::run([&seen]() -> coio::coro<void> {
+        coio::get_running_loop().set_exception_handler(
+            [&seen](coio::event_loop&, const coio::exception_context& ctx) { seen = ctx.message; });
+        auto srv = co_await coio::start_server(
+            [](coio::stream_reader, coio::stream_writer) -> coio::coro<void> {
+                throw std::runtime_error("boom");
+                co_return;
+            },
+            "127.0.0.1", 0);
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", srv.sockets().front().local_address().port());
+        std::string rest = co_await coio::wait_for(r.read(), 10s);  // the server side closes
+        CHECK(rest.empty());
+    }());
+    CHECK(seen == "Unhandled exception in client_connected_cb");
+}
+
+TEST_CASE("server: an empty host listens on all interfaces (reached on loopback)") {
+    run_test([]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server([](coio::stream_reader, coio::stream_writer w) -> coio::coro<void> {
+            w.write("any");
+            co_return;
+        }, "", 0, {.family = AF_INET});
+        REQUIRE(srv.sockets().size() == 1);
+        CHECK(srv.sockets().front().local_address().host() == "0.0.0.0");
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", srv.sockets().front().local_address().port());
+        std::string got = co_await r.read();
+        CHECK(got == "any");
+    });
+}
+
+TEST_CASE("server: start_unix_server replaces a stale socket file") {
+    run_test([]() -> coio::coro<void> {
+        const std::string path = "/tmp/coio-test-server-" + std::to_string(::getpid()) + ".sock";
+        {
+            coio::socket stale(AF_UNIX, SOCK_STREAM);
+            stale.bind_unix(path);  // leaves a socket file behind when closed
+        }
+        auto srv = co_await coio::start_unix_server([](coio::stream_reader, coio::stream_writer w) -> coio::coro<void> {
+            w.write("fresh");
+            co_return;
+        }, path);
+        auto [r, w] = co_await coio::open_unix_connection(path);
+        std::string got = co_await r.read();
+        CHECK(got == "fresh");
+        srv.close();
+        co_await srv.wait_closed();
+        CHECK(::access(path.c_str(), F_OK) != 0);
+    });
+}

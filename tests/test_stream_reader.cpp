@@ -1,0 +1,294 @@
+// Tests of coio/stream_reader.hpp: asyncio.StreamReader semantics, in both receive modes
+// (multishot into the provided-buffer ring, and plain recv).
+#include <coio/stream_reader.hpp>
+#include "support/catch.hpp"
+
+#include <coio/run.hpp>
+#include <coio/sleep.hpp>
+#include <coio/socket.hpp>
+#include <coio/streams.hpp>
+#include <coio/task.hpp>
+#include <coio/timeout.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class F>
+void run_test(F body) {
+    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
+}
+
+// A stream connected to a raw peer socket that the test drives byte by byte.
+struct conn {
+    coio::stream_reader reader;
+    coio::stream_writer writer;
+    coio::socket peer;
+};
+
+coio::coro<conn> connect_pair(coio::stream_options opts) {
+    coio::socket l(AF_INET, SOCK_STREAM);
+    l.bind(coio::endpoint("127.0.0.1", 0));
+    l.listen();
+    auto acc = coio::create_task([](coio::socket& l) -> coio::coro<coio::accepted_connection> { co_return co_await l.accept(); }(l));
+    auto [r, w] = co_await coio::open_connection("127.0.0.1", l.local_address().port(), opts);
+    auto a = co_await acc;
+    co_return conn{std::move(r), std::move(w), std::move(a.socket)};
+}
+
+std::vector<bool> modes() { return {true, false}; }
+
+}  // namespace
+
+TEST_CASE("stream_reader: read(n) - read(0) - read() until EOF - at_eof") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            CHECK(c.reader.limit() == 65536);
+            { auto got_ = co_await c.reader.read(0); CHECK(got_.empty()); }
+            co_await c.peer.sendall("abcdef");
+            std::string a = co_await c.reader.read(3);
+            CHECK(a == "abc");
+            CHECK_FALSE(c.reader.at_eof());
+            co_await c.peer.sendall("ghi");
+            co_await c.peer.shutdown(SHUT_WR);
+            std::string rest = co_await c.reader.read();
+            CHECK(rest == "defghi");
+            CHECK(c.reader.at_eof());
+            { auto got_ = co_await c.reader.read(10); CHECK(got_.empty()); }
+            { auto got_ = co_await c.reader.read(); CHECK(got_.empty()); }
+        });
+    }
+}
+
+TEST_CASE("stream_reader: readline - lines() and a partial last line") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            co_await c.peer.sendall("one\ntw");
+            { auto got_ = co_await c.reader.readline(); CHECK(got_ == "one\n"); }
+            co_await c.peer.sendall("o\nthree\nlast");
+            co_await c.peer.shutdown(SHUT_WR);
+            std::vector<std::string> got;
+            auto gen = c.reader.lines();
+            for (int i = 0; i < 10; ++i) {  // bounded
+                auto l = co_await gen.next();
+                if (!l) break;
+                got.push_back(*l);
+            }
+            CHECK(got == std::vector<std::string>{"two\n", "three\n", "last"});
+            { auto got_ = co_await c.reader.readline(); CHECK(got_ == ""); }
+        });
+    }
+}
+
+TEST_CASE("stream_reader: readexactly - and at EOF it keeps the partial bytes") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            co_await c.peer.sendall("0123456789");
+            { auto got_ = co_await c.reader.readexactly(4); CHECK(got_ == "0123"); }
+            { auto got_ = co_await c.reader.readexactly(0); CHECK(got_ == ""); }
+            co_await c.peer.shutdown(SHUT_WR);
+            try {
+                co_await c.reader.readexactly(100);
+                FAIL("readexactly returned");
+            } catch (const coio::incomplete_read_error& e) {
+                CHECK(e.partial == "456789");
+                REQUIRE(e.expected.has_value());
+                CHECK(*e.expected == 100);
+                CHECK_THAT(e.what(), Catch::Contains("6 bytes read on a total of 100"));
+            }
+            CHECK(c.reader.at_eof());
+        });
+    }
+}
+
+TEST_CASE("stream_reader: readuntil - an overrun keeps the buffer - readline overrun discards the line") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.limit = 16, .multishot_recv = ms});
+            co_await c.peer.sendall("key: value\r\n\r\nbody");
+            { auto got_ = co_await c.reader.readuntil("\r\n\r\n"); CHECK(got_ == "key: value\r\n\r\n"); }
+            CHECK_THROWS_AS(co_await c.reader.readuntil(""), std::invalid_argument);
+
+            const std::string longer(40, 'x');
+            co_await c.peer.sendall(longer + "\n");
+            // Wait until everything has arrived so the overrun is deterministic.
+            for (int i = 0; i < 200 && c.reader.buffered() < 4 + longer.size() + 1; ++i) co_await coio::sleep(1ms);
+            try {
+                co_await c.reader.readuntil("\n");
+                FAIL("no overrun");
+            } catch (const coio::limit_overrun_error& e) {
+                CHECK(e.consumed > 0);
+            }
+            // Nothing was lost: the data is still there.
+            CHECK(c.reader.buffered() == 4 + longer.size() + 1);
+            { auto got_ = co_await c.reader.readexactly(4); CHECK(got_ == "body"); }
+            // readline discards the overlong line (asyncio) and can go on.
+            CHECK_THROWS_AS(co_await c.reader.readline(), coio::limit_overrun_error);
+            co_await c.peer.sendall("ok\n");
+            { auto got_ = co_await c.reader.readline(); CHECK(got_ == "ok\n"); }
+            co_await c.peer.shutdown(SHUT_WR);
+            try {
+                co_await c.reader.readuntil("\n");
+                FAIL("no incomplete read");
+            } catch (const coio::incomplete_read_error& e) {
+                CHECK(e.partial.empty());
+                CHECK_FALSE(e.expected.has_value());
+            }
+        });
+    }
+}
+
+TEST_CASE("stream_reader: read_into and readexactly_into") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            std::array<std::byte, 8> buf{};
+            auto pending = coio::create_task([](coio::stream_reader& r, std::span<std::byte> b) -> coio::coro<std::size_t> {
+                co_return co_await r.read_into(b);
+            }(c.reader, buf));
+            co_await coio::sleep(5ms);
+            co_await c.peer.sendall("hello");
+            { auto got_ = co_await pending; CHECK(got_ == 5); }
+            CHECK(std::string(reinterpret_cast<const char*>(buf.data()), 5) == "hello");
+            { auto got_ = co_await c.reader.read_into(std::span<std::byte>()); CHECK(got_ == 0); }
+
+            co_await c.peer.sendall("0123456789ab");
+            co_await c.reader.readexactly_into(buf);
+            CHECK(std::string(reinterpret_cast<const char*>(buf.data()), 8) == "01234567");
+            co_await c.peer.shutdown(SHUT_WR);
+            try {
+                co_await c.reader.readexactly_into(buf);
+                FAIL("no incomplete read");
+            } catch (const coio::incomplete_read_error& e) {
+                CHECK(e.partial == "89ab");
+            }
+            { auto got_ = co_await c.reader.read_into(buf); CHECK(got_ == 0); }
+        });
+    }
+}
+
+TEST_CASE("stream_reader: large transfers and the 2 x limit pause") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.limit = 1024, .multishot_recv = ms});
+            std::string block(48 << 20, '\0');
+            for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>(i * 7);
+            auto sender = coio::create_task([](coio::socket& s, const std::string& b) -> coio::coro<void> {
+                co_await s.sendall(b);
+            }(c.peer, block));
+            co_await coio::sleep(50ms);
+            // Nobody reads: receiving paused at 2 x limit. With a multishot receive, what the
+            // kernel had already placed in provided buffers (at most the loop's ring, 16 MiB)
+            // still arrives; in plain mode nothing is received without a reader.
+            const std::size_t ring = coio::detail::net_service::ring_buffers * coio::detail::net_service::ring_buffer_size;
+            const std::size_t held = c.reader.buffered();
+            CHECK(held <= 2 * 1024 + ring + 65536);
+            co_await coio::sleep(20ms);
+            CHECK(c.reader.buffered() == held);  // and it stays paused
+            // A read larger than the limit resumes reading while it waits.
+            std::string got = co_await c.reader.readexactly(block.size());
+            CHECK(got.size() == block.size());
+            CHECK(got == block);
+            co_await sender;
+        });
+    }
+}
+
+TEST_CASE("stream_reader: peer reset mid-read is connection reset - after buffered data") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            co_await c.peer.sendall("first");
+            { auto got_ = co_await c.reader.read(5); CHECK(got_ == "first"); }
+            auto blocked = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> { co_return co_await r.read(100); }(c.reader));
+            co_await coio::sleep(10ms);
+            linger lg{1, 0};
+            c.peer.setsockopt(SOL_SOCKET, SO_LINGER, lg);
+            c.peer = coio::socket();  // close with RST
+            try {
+                co_await blocked;
+                FAIL("read returned");
+            } catch (const std::system_error& e) {
+                CHECK(e.code() == std::errc::connection_reset);
+                CHECK_THAT(e.what(), Catch::Contains("127.0.0.1:"));
+            }
+            CHECK_THROWS_AS(co_await c.reader.read(1), std::system_error);
+        });
+    }
+}
+
+TEST_CASE("stream_reader: cancelling a blocked read loses nothing and leaves the span alone") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            std::array<std::byte, 32> buf;
+            buf.fill(std::byte{0x5A});
+            auto blocked = coio::create_task([](coio::stream_reader& r, std::span<std::byte> b) -> coio::coro<std::size_t> {
+                co_return co_await r.read_into(b);
+            }(c.reader, buf));
+            co_await coio::sleep(10ms);
+            blocked.cancel();
+            CHECK_THROWS_AS(co_await blocked, coio::cancelled_error);
+            co_await c.peer.sendall("after");
+            co_await coio::sleep(10ms);
+            CHECK(std::all_of(buf.begin(), buf.end(), [](std::byte b) { return b == std::byte{0x5A}; }));
+            { auto got_ = co_await c.reader.read(100); CHECK(got_ == "after"); }
+
+            // A cancelled readline keeps the partial line for the next one.
+            auto line = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> { co_return co_await r.readline(); }(c.reader));
+            co_await c.peer.sendall("par");
+            co_await coio::sleep(10ms);
+            line.cancel();
+            CHECK_THROWS_AS(co_await line, coio::cancelled_error);
+            co_await c.peer.sendall("tial\n");
+            { auto got_ = co_await c.reader.readline(); CHECK(got_ == "partial\n"); }
+        });
+    }
+}
+
+TEST_CASE("stream_reader: two tasks reading at once is an invalid state") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({});
+        auto first = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> { co_return co_await r.read(10); }(c.reader));
+        co_await coio::sleep(5ms);
+        CHECK_THROWS_AS(co_await c.reader.read(10), coio::invalid_state_error);
+        co_await c.peer.sendall("x");
+        { auto got_ = co_await first; CHECK(got_ == "x"); }
+        coio::stream_reader empty;
+        CHECK_FALSE(empty);
+        CHECK(empty.at_eof());
+        CHECK_THROWS_AS(co_await empty.read(1), coio::invalid_state_error);
+    });
+}
+
+TEST_CASE("stream_reader: closing the writer ends pending reads with EOF") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            auto blocked = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> { co_return co_await r.read(10); }(c.reader));
+            co_await coio::sleep(5ms);
+            c.writer.close();
+            { auto got_ = co_await blocked; CHECK(got_ == ""); }
+            co_await c.writer.wait_closed();
+            { auto got_ = co_await c.peer.recv(10); CHECK(got_.empty()); }  // the peer sees the close
+        });
+    }
+}

@@ -1,0 +1,164 @@
+// Tests of coio/stream_writer.hpp: asyncio.StreamWriter semantics and flow control.
+#include <coio/stream_writer.hpp>
+#include "support/catch.hpp"
+
+#include <coio/run.hpp>
+#include <coio/sleep.hpp>
+#include <coio/socket.hpp>
+#include <coio/streams.hpp>
+#include <coio/task.hpp>
+#include <coio/timeout.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class F>
+void run_test(F body) {
+    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
+}
+
+struct conn {
+    coio::stream_reader reader;
+    coio::stream_writer writer;
+    coio::socket peer;
+};
+
+coio::coro<conn> connect_pair(coio::stream_options opts = {}) {
+    coio::socket l(AF_INET, SOCK_STREAM);
+    l.bind(coio::endpoint("127.0.0.1", 0));
+    l.listen();
+    auto acc = coio::create_task([](coio::socket& l) -> coio::coro<coio::accepted_connection> { co_return co_await l.accept(); }(l));
+    auto [r, w] = co_await coio::open_connection("127.0.0.1", l.local_address().port(), opts);
+    auto a = co_await acc;
+    co_return conn{std::move(r), std::move(w), std::move(a.socket)};
+}
+
+coio::coro<std::string> recv_exactly(coio::socket& s, std::size_t n) {
+    std::string out;
+    while (out.size() < n) {
+        std::string part = co_await s.recv(n - out.size());
+        if (part.empty()) break;
+        out += part;
+    }
+    co_return out;
+}
+
+}  // namespace
+
+TEST_CASE("stream_writer: write - writelines - drain - TCP_NODELAY by default - names") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair();
+        CHECK(c.writer.socket().getsockopt(IPPROTO_TCP, TCP_NODELAY) != 0);
+        CHECK(c.writer.peername() == c.peer.local_address());
+        CHECK(c.writer.sockname() == c.peer.peer_address());
+        c.writer.write("abc");
+        c.writer.write(std::as_bytes(std::span("def", 3)));
+        c.writer.writelines(std::vector<std::string>{"g", "hi", "\n"});
+        co_await c.writer.drain();
+        { auto got_ = co_await recv_exactly(c.peer, 10); CHECK(got_ == "abcdefghi\n"); }
+        CHECK(c.writer.can_write_eof());
+        CHECK_FALSE(c.writer.is_closing());
+    });
+}
+
+TEST_CASE("stream_writer: drain blocks above the high-water mark until the peer reads") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.write_high_water = 1 << 16});
+        const std::string chunk(1 << 16, 'w');
+        // Write until drain would block (the peer reads nothing): bounded loop.
+        bool blocked = false;
+        std::size_t written = 0;
+        for (int i = 0; i < 1000 && !blocked; ++i) {
+            c.writer.write(chunk);
+            written += chunk.size();
+            auto d = coio::create_task([](coio::stream_writer& w) -> coio::coro<void> { co_await w.drain(); }(c.writer));
+            co_await coio::sleep(2ms);
+            if (!d.done()) {
+                blocked = true;
+                CHECK(c.writer.write_buffer_size() > (1u << 16));
+                // Let the peer read everything; drain then completes.
+                auto r = coio::create_task(recv_exactly(c.peer, written));
+                co_await d;
+                CHECK(c.writer.write_buffer_size() <= (1u << 14));
+                { auto got_ = co_await r; CHECK(got_.size() == written); }
+            } else {
+                co_await d;
+            }
+        }
+        CHECK(blocked);
+        c.writer.set_write_buffer_limits(1 << 20);
+        c.writer.set_write_buffer_limits(1 << 20, 1 << 10);
+    });
+}
+
+TEST_CASE("stream_writer: write_eof half-closes - the other direction still works") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair();
+        c.writer.write("request");
+        c.writer.write_eof();
+        { auto got_ = co_await recv_exactly(c.peer, 100); CHECK(got_ == "request"); }  // then EOF
+        co_await c.peer.sendall("reply");
+        co_await c.peer.shutdown(SHUT_WR);
+        { auto got_ = co_await c.reader.read(); CHECK(got_ == "reply"); }  // read() until EOF below
+        CHECK_THROWS_AS(c.writer.write("more"), coio::invalid_state_error);
+    });
+}
+
+TEST_CASE("stream_writer: close flushes - wait_closed - is_closing - write after close") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair();
+        const std::string big(1 << 20, 'q');
+        c.writer.write(big);
+        c.writer.close();
+        CHECK(c.writer.is_closing());
+        c.writer.close();  // idempotent
+        CHECK_THROWS_AS(c.writer.write("x"), coio::invalid_state_error);
+        auto r = coio::create_task(recv_exactly(c.peer, big.size() + 1));
+        co_await c.writer.wait_closed();
+        { auto got_ = co_await r; CHECK(got_ == big); }  // everything was flushed before the close, then EOF
+    });
+}
+
+TEST_CASE("stream_writer: writing to a peer that has gone fails in drain with EPIPE or ECONNRESET") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair();
+        linger lg{1, 0};
+        c.peer.setsockopt(SOL_SOCKET, SO_LINGER, lg);
+        c.peer = coio::socket();
+        co_await coio::sleep(10ms);
+        const std::string chunk(1 << 16, 'e');
+        bool failed = false;
+        for (int i = 0; i < 200 && !failed; ++i) {
+            c.writer.write(chunk);  // never throws for a lost connection, as in asyncio
+            try {
+                co_await c.writer.drain();
+                co_await coio::sleep(1ms);
+            } catch (const std::system_error& e) {
+                failed = true;
+                CHECK((e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset));
+                CHECK_THAT(e.what(), Catch::Contains("127.0.0.1:"));
+            }
+        }
+        CHECK(failed);
+        c.writer.close();
+        co_await c.writer.wait_closed();
+    });
+}
+
+TEST_CASE("stream_writer: dropping reader and writer closes the connection") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair();
+        c.writer.write("bye");
+        { auto r = std::move(c.reader); auto w = std::move(c.writer); }
+        { auto got_ = co_await recv_exactly(c.peer, 10); CHECK(got_ == "bye"); }  // flushed, then EOF
+        coio::stream_writer empty;
+        CHECK_FALSE(empty);
+        CHECK(empty.is_closing());
+        CHECK_THROWS_AS(empty.write("x"), coio::invalid_state_error);
+    });
+}

@@ -1,0 +1,348 @@
+// coio/task_group.hpp - coio::task_group (asyncio.TaskGroup) and coio::exception_group
+// (Python's ExceptionGroup).
+#pragma once
+
+#include <coio/coro.hpp>
+#include <coio/detail/task_base.hpp>
+#include <coio/errors.hpp>
+#include <coio/loop.hpp>
+#include <coio/task.hpp>
+
+#include <cxxabi.h>
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+namespace coio {
+
+/// Several exceptions raised together (Python's ExceptionGroup): what a task_group throws
+/// when its tasks (or its body) fail. Even a single failure is wrapped, as Python does, so
+/// callers handle one type.
+///
+/// what() lists every exception: its type and its what(). Cancellations are never part of
+/// a group.
+///
+/// Example:
+/// @code
+///   try { co_await coio::task_group::run(body); }
+///   catch (const coio::exception_group& eg) {
+///       for (const auto& e : eg.exceptions()) log(e);
+///       if (auto* io = eg.find<std::system_error>()) retry_later(io->code());
+///   }
+/// @endcode
+class exception_group : public error {
+public:
+    /// A group of `errors` (in the order they occurred) with a summary `message`.
+    explicit exception_group(std::vector<std::exception_ptr> errors,
+                             const std::string& message = "unhandled errors in a task_group")
+        : error(describe(message, errors)), errors_(std::move(errors)) {}
+
+    /// The exceptions, in the order they occurred.
+    [[nodiscard]] const std::vector<std::exception_ptr>& exceptions() const noexcept { return errors_; }
+    /// How many exceptions the group holds.
+    [[nodiscard]] std::size_t size() const noexcept { return errors_.size(); }
+    /// The first exception of type E (or derived from it), or null. The pointer stays valid
+    /// as long as the group.
+    template <class E>
+    [[nodiscard]] const E* find() const noexcept {
+        for (const auto& p : errors_) {
+            try {
+                std::rethrow_exception(p);
+            } catch (const E& e) {
+                return &e;
+            } catch (...) {
+            }
+        }
+        return nullptr;
+    }
+
+private:
+    static std::string type_name(const std::type_info& t) {
+        int status = 0;
+        std::unique_ptr<char, void (*)(void*)> d(abi::__cxa_demangle(t.name(), nullptr, nullptr, &status), std::free);
+        return status == 0 && d ? std::string(d.get()) : std::string(t.name());
+    }
+    static std::string describe(const std::string& message, const std::vector<std::exception_ptr>& errors) {
+        std::string s = message + " (" + std::to_string(errors.size()) +
+                        (errors.size() == 1 ? " sub-exception)" : " sub-exceptions)");
+        std::size_t i = 0;
+        for (const auto& p : errors) {
+            s += i == 0 ? ": " : "; ";
+            s += "[" + std::to_string(++i) + "] ";
+            try {
+                std::rethrow_exception(p);
+            } catch (const std::exception& e) {
+                s += type_name(typeid(e)) + ": " + e.what();
+            } catch (const cancelled_error& e) {
+                s += e.what();
+            } catch (...) {
+                s += "unknown exception";
+            }
+        }
+        return s;
+    }
+
+    std::vector<std::exception_ptr> errors_;
+};
+
+namespace detail {
+
+/// Shared state of a task group: its children, their failures, the owner task. Reference
+/// counted (non-atomic, one loop): held by task_group::run's frame and by every task_group
+/// handle, so a handle kept past the join reports "finished" instead of dangling.
+class task_group_state : public cancel_hook {
+public:
+    explicit task_group_state(task_base* owner) noexcept : owner_(owner) { what = "task_group join"; }
+    task_group_state(const task_group_state&) = delete;
+    task_group_state& operator=(const task_group_state&) = delete;
+    ~task_group_state() {
+        // Normally empty: run() returns only after every child finished.
+        while (child* c = head_) {
+            c->task->remove_done_node(c);
+            unlink(c);
+            delete c;
+        }
+    }
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept { if (--refs_ == 0) delete this; }
+
+    template <class T>
+    task<T> create(coro<T> c, std::string name, coio::source_location where) {
+        if (finished_) throw invalid_state_error("coio: this task_group is finished (used after its join)");
+        if (aborting_) throw invalid_state_error("coio: this task_group is shutting down (a task failed or it was cancelled)");
+        if (!owner_->loop()) throw invalid_state_error("coio: the event loop of this task_group is gone");
+        auto node = std::make_unique<child>();  // before the task: no unsupervised child on bad_alloc
+        task<T> t = owner_->loop()->create_task(std::move(c), std::move(name), where);
+        child* ch = node.release();
+        ch->group = this;
+        ch->task = ref_ptr<future_base>(t.state());
+        ch->on_done = [](done_node* n, future_base& f) noexcept {
+            auto* c = static_cast<child*>(n);
+            c->group->child_done(c, f);
+        };
+        ch->next_child = head_;
+        if (head_) head_->prev_child = ch;
+        head_ = ch;
+        ++count_;
+        t.state()->add_done_node(ch);
+        return t;
+    }
+
+    /// Cancels every child still running (asyncio's _abort).
+    void abort() noexcept {
+        aborting_ = true;
+        for (child* c = head_; c; c = c->next_child)
+            if (!c->task->done()) c->task->cancel();
+    }
+
+    // ---- the join, awaited by run() ------------------------------------------------------
+    bool await_ready() const noexcept { return count_ == 0; }
+    bool await_suspend(std::coroutine_handle<> h) noexcept {
+        // Uncancellable: children may still use what the owner lent them, so the owner waits
+        // for all of them even when cancelled; a cancellation only aborts the children.
+        on_cancel = [](cancel_hook* hook) noexcept {
+            auto* self = static_cast<task_group_state*>(hook);
+            self->owner_cancelled_ = true;
+            self->abort();
+        };
+        owner_->begin_wait_uncancellable(h, this);
+        waiting_ = true;
+        // A cancellation that arrived before the join (and was not our own request) counts
+        // as the owner being cancelled now.
+        if (owner_->cancel_pending() && owner_->cancelling() > (parent_cancel_requested_ ? 1u : 0u)) {
+            owner_cancelled_ = true;
+            abort();
+        }
+        return true;
+    }
+    void await_resume() noexcept { waiting_ = false; }
+
+    task_base* owner_;
+    bool joining_ = false;
+    bool finished_ = false;
+    bool aborting_ = false;
+    bool owner_cancelled_ = false;          // cancelled from outside during the join
+    bool parent_cancel_requested_ = false;  // we cancelled the owner after a child failed
+    std::vector<std::exception_ptr> errors_;
+    std::size_t count_ = 0;
+
+private:
+    struct child : done_node {
+        task_group_state* group = nullptr;
+        ref_ptr<future_base> task;
+        child* prev_child = nullptr;  // the group's list (done_node's prev/next are the
+        child* next_child = nullptr;  // child state's list of subscribers)
+    };
+
+    void unlink(child* c) noexcept {
+        if (c->prev_child) c->prev_child->next_child = c->next_child; else head_ = c->next_child;
+        if (c->next_child) c->next_child->prev_child = c->prev_child;
+        --count_;
+    }
+
+    // Runs inside the child's completion (never resumes anything inline).
+    void child_done(child* c, future_base& f) noexcept {
+        unlink(c);
+        if (f.failed() && !f.is_cancelled()) {
+            errors_.push_back(f.failure());  // retrieved: not reported as "never retrieved"
+            if (!aborting_) {
+                abort();
+                // Interrupt whatever the owner's body is awaiting, as asyncio does; not when
+                // the owner is already joining (it only waits for the children then).
+                if (!joining_ && !parent_cancel_requested_) {
+                    parent_cancel_requested_ = true;
+                    owner_->cancel();
+                }
+            }
+        }
+        add_ref();  // deleting the node drops a task reference; keep ourselves alive meanwhile
+        delete c;
+        if (count_ == 0 && waiting_) owner_->wake();
+        release();
+    }
+
+    child* head_ = nullptr;
+    std::uint32_t refs_ = 0;
+    bool waiting_ = false;
+};
+
+template <class C>
+struct coro_value {};
+template <class T>
+struct coro_value<coro<T>> {
+    using type = T;
+};
+
+} // namespace detail
+
+/// Structured concurrency (asyncio.TaskGroup): tasks created in a group are all finished when
+/// the group's scope ends, and the first failure cancels the rest.
+///
+/// A C++ destructor cannot co_await, so a group exists only inside task_group::run: the body
+/// receives the group, and run() returns only after the body and every task of the group
+/// have finished. Forgetting to join is therefore impossible, and nothing ever blocks in a
+/// destructor or drops a running child.
+///
+/// Semantics, as asyncio.TaskGroup:
+///  - The first task that fails (an exception other than a cancellation) cancels every other
+///    task of the group and the owner's current await inside the body (which then throws
+///    cancelled_error there); the group still waits for all of them.
+///  - An exception escaping the body also counts as a failure and cancels the tasks.
+///  - Then run() throws an exception_group holding every failure (tasks first, in the order
+///    they failed, then the body's), even a single one.
+///  - Cancelling the owner task cancels every task of the group; run() waits for them and then
+///    throws cancelled_error (timeout_error when the cancellation came from a timeout, e.g.
+///    `wait_for(task_group::run(...), 5s)`), unless tasks failed: errors take precedence.
+///    Consequently a timeout_error escaping the body is treated like a cancellation too, not
+///    wrapped in a group.
+///  - Tasks may be created while the group runs, also from its tasks; after the join
+///    (a task_group handle kept past run()) or while it is aborting, create_task throws
+///    invalid_state_error.
+///  - The loop holds each task strongly (no asyncio weak-reference pitfall).
+///
+/// task_group is a cheap copyable handle; not thread-safe.
+///
+/// Example:
+/// @code
+///   co_await coio::task_group::run([&](coio::task_group& tg) -> coio::coro<void> {
+///       auto a = tg.create_task(fetch("a"));
+///       tg.create_task(fetch("b"));
+///       co_return;                               // run() waits for both
+///   });
+/// @endcode
+class task_group {
+public:
+    /// Runs `body(group)` inline in the calling task, then waits for every task created in the
+    /// group (asyncio's `async with TaskGroup() as tg:`).
+    ///
+    /// @param body  a callable taking `task_group&` and returning `coro<R>` (typically a
+    ///              lambda); it is stored in run's frame, so a temporary lambda is safe.
+    /// Returns (from co_await): the body's result.
+    /// Throws: exception_group with every failure; cancelled_error / timeout_error when the
+    /// owner was cancelled and no task failed; invalid_state_error outside a task.
+    ///
+    /// Cancellation: see the class comment; run() always waits for the group's tasks.
+    ///
+    /// Example: `int n = co_await coio::task_group::run([&](auto& tg) -> coio::coro<int> { ... co_return 3; });`
+    template <class F>
+    [[nodiscard]] static auto run(F body)
+        -> coro<typename detail::coro_value<std::invoke_result_t<F&, task_group&>>::type> {
+        using R = typename detail::coro_value<std::invoke_result_t<F&, task_group&>>::type;
+        task_group tg(new detail::task_group_state(&detail::require_current_task()));
+        detail::task_group_state& st = *tg.s_;
+        std::exception_ptr body_error;
+        bool body_cancelled = false;
+        std::optional<std::conditional_t<std::is_void_v<R>, char, R>> result;
+        try {
+            if constexpr (std::is_void_v<R>) co_await body(tg);
+            else result.emplace(co_await body(tg));
+        } catch (const cancelled_error&) {
+            body_error = std::current_exception();
+            body_cancelled = true;
+        } catch (const timeout_error&) {
+            body_error = std::current_exception();
+            body_cancelled = true;
+        } catch (...) {
+            body_error = std::current_exception();
+        }
+        st.joining_ = true;
+        if (body_error && !st.aborting_) st.abort();
+        co_await st;
+        st.finished_ = true;
+
+        bool propagate = body_cancelled || st.owner_cancelled_;
+        if (st.parent_cancel_requested_) {
+            // We cancelled the owner ourselves (asyncio's uncancel()): unless someone else
+            // cancelled it too, our request is withdrawn, delivered or not.
+            if (st.owner_->uncancel() == 0) {
+                propagate = false;
+                if (st.owner_->cancel_pending()) {
+                    try {
+                        st.owner_->throw_cancel();  // consumes the undelivered request
+                    } catch (...) {
+                    }
+                }
+            }
+        }
+        std::vector<std::exception_ptr> errors = std::move(st.errors_);
+        if (body_error && !body_cancelled) errors.push_back(body_error);
+        if (!errors.empty()) throw exception_group(std::move(errors));
+        if (propagate) {
+            if (body_cancelled) std::rethrow_exception(body_error);
+            st.owner_->throw_cancel();  // cancelled during the join: still pending
+        }
+        if constexpr (!std::is_void_v<R>) co_return std::move(*result);
+    }
+
+    /// Schedules `c` as a task of this group (asyncio's `tg.create_task`).
+    /// Returns: the task handle (awaiting it is optional: the group waits anyway).
+    /// Throws: invalid_state_error when the group is finished or shutting down (the coro is
+    /// then destroyed without running).
+    /// Example: `auto t = tg.create_task(fetch(url), "fetch");`
+    template <class T>
+    task<T> create_task(coro<T> c, std::string name = {},
+                        coio::source_location where = coio::source_location::current()) {
+        return s_->create(std::move(c), std::move(name), where);
+    }
+
+    /// Tasks of the group that have not finished yet.
+    [[nodiscard]] std::size_t size() const noexcept { return s_->count_; }
+    /// True once the group has been joined (create_task then throws).
+    [[nodiscard]] bool finished() const noexcept { return s_->finished_; }
+
+private:
+    explicit task_group(detail::task_group_state* s) noexcept : s_(s) {}
+    detail::ref_ptr<detail::task_group_state> s_;
+};
+
+} // namespace coio

@@ -391,7 +391,7 @@ TEST_CASE("next() and the iterator can be mixed", "[async_generator]") {
     CHECK(consumer.get() == std::vector<int>{1, 2, 3, 4, 5});
 }
 
-TEST_CASE("co_yield of an lvalue is not copied for *it; next() copies it", "[async_generator]") {
+TEST_CASE("co_yield of an lvalue is not copied for *it but next() copies it", "[async_generator]") {
     counted_scope scope;
     const counted* body_address = nullptr;
     auto make = [](const counted** where) -> coio::async_generator<counted> {

@@ -11,6 +11,7 @@
 #include <coio/dns.hpp>
 
 #include "support/catch.hpp"
+#include "support/co_check.hpp"
 #include "support/dnsmasq_catch.hpp"
 
 #include <coio/as_completed.hpp>
@@ -668,7 +669,7 @@ TEST_CASE("a server that never answers gives an error within timeout x tries") {
         CHECK(elapsed < 1500ms);
         // Abandoned queries keep their slot until c-ares gives up on them (it doubles its
         // timeout on the second try), then everything is released.
-        CHECK(co_await eventually([&] { return r.in_flight() == 0; }, 3000ms));
+        CO_CHECK(co_await eventually([&] { return r.in_flight() == 0; }, 3000ms));
     }());
     CHECK(received_anything(hole.fd()));
 }
@@ -694,7 +695,7 @@ TEST_CASE("a cancelled lookup is abandoned at once and its late answer ignored")
         CHECK(clock_type::now() - t0 < 1000ms);  // did not wait for the 5 s timeout
         CHECK(r.in_flight() == 1);                // c-ares still has the query
         srv.reply(*q, 0, 0x0a090909);             // the late answer: nobody waits for it
-        CHECK(co_await eventually([&] { return r.in_flight() == 0; }));
+        CO_CHECK(co_await eventually([&] { return r.in_flight() == 0; }));
 
         // wait_for: the timeout cancels the lookup the same way.
         bool timed_out = false;
@@ -707,7 +708,7 @@ TEST_CASE("a cancelled lookup is abandoned at once and its late answer ignored")
         auto q2 = co_await srv.next(2000ms);
         REQUIRE(q2.has_value());
         srv.reply(*q2, 0, 0x0a090909);
-        CHECK(co_await eventually([&] { return r.in_flight() == 0; }));
+        CO_CHECK(co_await eventually([&] { return r.in_flight() == 0; }));
 
         // The resolver still works: a lookup answered in time.
         auto ok = coio::create_task(r.getaddrinfo("fine.test", 80, {.family = AF_INET, .socktype = SOCK_STREAM}));
@@ -853,7 +854,7 @@ TEST_CASE("a destroyed resolver's poll is cancelled and its memory freed after t
             }
         }  // ~resolver: c-ares closes the socket, coio cancels the poll still in flight...
         CHECK(svc.channels() == 1);  // ...and keeps the channel until the poll's CQE arrives
-        CHECK(co_await eventually([&] { return svc.channels() == 0; }));
+        CO_CHECK(co_await eventually([&] { return svc.channels() == 0; }));
     }());
 }
 

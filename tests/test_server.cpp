@@ -100,7 +100,7 @@ TEST_CASE("server: cancelling serve_forever closes the server") {
     });
 }
 
-TEST_CASE("server: reuse_port lets two servers share a port; address in use otherwise") {
+TEST_CASE("server: reuse_port lets two servers share a port, address in use otherwise") {
     run_test([]() -> coio::coro<void> {
         auto cb = [](coio::stream_reader, coio::stream_writer w) -> coio::coro<void> {
             w.write("hi");

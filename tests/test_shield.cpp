@@ -29,7 +29,7 @@ TEST_CASE("shield: cancelling the awaiter does not cancel the shielded task") {
     }());
 }
 
-TEST_CASE("shield: results pass through; works under wait_for") {
+TEST_CASE("shield: results pass through and it works under wait_for") {
     coio::run([]() -> coio::coro<void> {
         CO_CHECK(co_await coio::shield(after(1ms, 3)) == 3);
         auto slow = coio::create_task(after(30ms, 4));

@@ -49,7 +49,7 @@ TEST_CASE("timeout: finishing in time leaves nothing pending") {
     }());
 }
 
-TEST_CASE("timeout: reschedule moves the deadline; timeout(nullopt) starts without one") {
+TEST_CASE("timeout: reschedule moves the deadline and timeout(nullopt) starts without one") {
     coio::run([]() -> coio::coro<void> {
         auto t0 = coio::clock::now();
         try {

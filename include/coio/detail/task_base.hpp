@@ -127,7 +127,16 @@ public:
         if (!user_cancel_) must_cancel_ = false;
     }
     [[nodiscard]] unsigned cancelling() const noexcept { return cancel_requests_; }
-    unsigned uncancel() noexcept { if (cancel_requests_) --cancel_requests_; return cancel_requests_; }
+    /// Withdraws one cancellation request; when none is left, a cancellation not delivered
+    /// yet is dropped too (Python 3.13's Task.uncancel).
+    unsigned uncancel() noexcept {
+        if (cancel_requests_ && --cancel_requests_ == 0) {
+            must_cancel_ = false;
+            user_cancel_ = false;
+            timeout_cause_ = nullptr;
+        }
+        return cancel_requests_;
+    }
 
     [[nodiscard]] std::string name() const;
     void set_name(std::string n) { name_ = std::make_unique<std::string>(std::move(n)); }

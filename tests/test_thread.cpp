@@ -113,11 +113,16 @@ TEST_CASE("to_thread: wait_for timeout - loop shutdown waits for running calls")
                         coio::timeout_error);
         // A task still inside to_thread when main returns: cancelled by the shutdown, and the
         // loop's close waits for the thread before tearing down.
+        // Wait (bounded) until the call is running: a call still queued when its task is
+        // cancelled never runs, by design, and that is not what this test is about.
+        std::atomic<bool> started{false};
         (void)coio::create_task(coio::to_thread([&] {
+            started = true;
             std::this_thread::sleep_for(20ms);
             ++ran;
         }));
-        co_await coio::sleep(1ms);
+        for (int i = 0; i < 5000 && !started; ++i) co_await coio::sleep(1ms);
+        REQUIRE(started);
     }());
     CHECK(ran == 2);
 }

@@ -386,6 +386,12 @@ private:
         [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
     }
     void arm_wake_read();
+    [[nodiscard]] bool nothing_for_kernel() const noexcept {
+        if (!(ring_flags_ & IORING_SETUP_TASKRUN_FLAG)) return false;
+        if (io_uring_sq_ready(&ring_) != 0 || io_uring_cq_ready(&ring_) != 0) return false;
+        const unsigned flags = __atomic_load_n(ring_.sq.kflags, __ATOMIC_ACQUIRE);
+        return (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) == 0;
+    }
     void on_wake() noexcept;
     void enter_running();
     void leave_running() noexcept;
@@ -451,7 +457,12 @@ inline event_loop::event_loop(loop_options options) : options_(options) {
     //                 interrupting the thread: fewer context switches, batched completions.
     //  SUBMIT_ALL     keep submitting the batch past a failed SQE (each gets its own CQE).
     //  CQSIZE         a completion queue larger than the submission queue (see loop_options).
+    //  TASKRUN_FLAG   the kernel flags (IORING_SQ_TASKRUN) when deferred completions wait to be
+    //                 run, so an iteration with ready tasks and nothing to submit can skip the
+    //                 system call entirely (see run_once).
     const unsigned attempts[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL |
+            IORING_SETUP_CQSIZE,
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
         IORING_SETUP_CQSIZE,
@@ -529,11 +540,19 @@ inline void event_loop::on_wake() noexcept {
 
 inline void event_loop::run_once() {
     // The one system call of the iteration: submit what was prepared and collect completions.
-    int r;
+    int r = 0;
     if (!ready_.empty() || stopping_) {
-        // Work is ready: do not sleep. A plain GETEVENTS enter, not a zero timeout, which
-        // costs a kernel timer setup (measured: ~20 us per iteration against ~1 us).
-        r = io_uring_submit_and_get_events(&ring_);
+        // Work is ready: do not sleep. Skip the kernel entirely when it has provably nothing
+        // for us: no SQE to submit, no completion posted, and (with DEFER_TASKRUN, where
+        // completions are only run inside io_uring_enter) IORING_SQ_TASKRUN clear, which the
+        // kernel sets as soon as a completion is waiting. Task switches between ready tasks
+        // then cost no system call (queue ping-pong: ~120 -> ~25 ns per item), and I/O is
+        // never delayed: any pending completion sets the flag. Otherwise a plain GETEVENTS
+        // enter, not a zero timeout, which costs a kernel timer (~20 us against ~1 us).
+        if (!nothing_for_kernel()) {
+            r = io_uring_submit_and_get_events(&ring_);
+            ++enter_calls_;
+        }
     } else {
         __kernel_timespec ts{};
         __kernel_timespec* wait = nullptr;  // null: sleep until a completion arrives
@@ -548,8 +567,8 @@ inline void event_loop::run_once() {
         io_uring_cqe* cqe = nullptr;
         // Sleep until at least one completion or the nearest timer's deadline.
         r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, wait, nullptr);
+        ++enter_calls_;
     }
-    ++enter_calls_;
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
         throw std::system_error(-r, std::system_category(), "coio: io_uring_enter");
 

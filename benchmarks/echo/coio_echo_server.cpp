@@ -1,0 +1,144 @@
+// The coio row of the echo benchmark (run.sh): an asyncio-style streams echo server.
+//
+// Each connection is handled by one coroutine: read_into a 64 KiB buffer (zero copy into the
+// frame), write() it back, drain() (flow control). With --threads N, N threads each run their
+// own loop and listening socket on the same port (SO_REUSEPORT): thread-per-core.
+//
+// Usage: coio_echo_server --port P [--host 127.0.0.1] [--threads N] [--recv multishot|plain]
+//                         [--read read|read_into]
+// On SIGTERM or SIGINT every loop stops (its server is closed, handlers are cancelled) and
+// the process prints "server_cpu_s=..." (getrusage, all threads), then exits 0.
+#include <coio/future.hpp>
+#include <coio/run.hpp>
+#include <coio/server.hpp>
+#include <coio/task.hpp>
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct config {
+    std::string host = "127.0.0.1";
+    unsigned port = 0;
+    unsigned threads = 1;
+    bool multishot = true;
+    bool use_read = false;  // read() returning std::string instead of read_into
+};
+
+coio::coro<void> echo(coio::stream_reader reader, coio::stream_writer writer) {
+    std::byte buf[64 * 1024];
+    try {
+        for (;;) {
+            const std::size_t n = co_await reader.read_into(buf);
+            if (n == 0) break;
+            writer.write(std::span<const std::byte>(buf, n));
+            co_await writer.drain();
+        }
+    } catch (const std::system_error&) {
+        // the peer went away: nothing left to echo to
+    }
+}
+
+coio::coro<void> echo_read(coio::stream_reader reader, coio::stream_writer writer) {
+    try {
+        for (;;) {
+            std::string data = co_await reader.read(64 * 1024);
+            if (data.empty()) break;
+            writer.write(data);
+            co_await writer.drain();
+        }
+    } catch (const std::system_error&) {
+    }
+}
+
+struct worker {
+    std::atomic<coio::event_loop*> loop{nullptr};
+    coio::future<void>* stop = nullptr;
+    std::atomic<bool> ready{false};
+    std::atomic<bool> failed{false};
+};
+
+coio::coro<void> serve(const config& cfg, worker& w) {
+    auto srv = co_await coio::start_server(cfg.use_read ? echo_read : echo, cfg.host, static_cast<std::uint16_t>(cfg.port),
+                                           {.backlog = 4096, .reuse_port = cfg.threads > 1, .multishot_recv = cfg.multishot});
+    coio::future<void> stop;
+    w.stop = &stop;
+    w.loop = &coio::get_running_loop();
+    w.ready = true;
+    co_await stop;
+    srv.close();
+    co_await srv.wait_closed();
+}
+
+[[noreturn]] void usage() {
+    std::fprintf(stderr, "usage: coio_echo_server --port P [--host 127.0.0.1] [--threads N] [--recv multishot|plain] "
+                         "[--read read|read_into]\n");
+    std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    config cfg;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string a = argv[i], v = argv[i + 1];
+        if (a == "--port") cfg.port = static_cast<unsigned>(std::stoul(v));
+        else if (a == "--host") cfg.host = v;
+        else if (a == "--threads") cfg.threads = static_cast<unsigned>(std::stoul(v));
+        else if (a == "--recv" && (v == "multishot" || v == "plain")) cfg.multishot = v == "multishot";
+        else if (a == "--read" && (v == "read" || v == "read_into")) cfg.use_read = v == "read";
+        else usage();
+    }
+    if (cfg.port == 0 || cfg.port > 65535 || cfg.threads == 0 || cfg.threads > 64 || argc % 2 == 0) usage();
+
+    // The stop signals are taken by sigwait in this thread only; loops never see them.
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
+
+    std::vector<worker> workers(cfg.threads);
+    std::vector<std::thread> threads;
+    for (auto& w : workers) {
+        threads.emplace_back([&cfg, &w] {
+            try {
+                coio::run(serve(cfg, w), {.handle_sigint = false});
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "coio_echo_server: %s\n", e.what());
+                w.failed = true;
+                w.ready = true;
+            }
+        });
+    }
+    int sig = 0;
+    sigwait(&stop_set, &sig);
+    for (auto& w : workers) {
+        while (!w.ready) std::this_thread::yield();
+        if (coio::event_loop* l = w.loop.load(); l && !w.failed) {
+            auto* f = w.stop;
+            l->call_soon_threadsafe([f] { f->set_result(); });
+        }
+    }
+    for (auto& t : threads) t.join();
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const double user = static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6;
+    const double sys = static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6;
+    std::printf("server_cpu_s=%.6f user_s=%.6f sys_s=%.6f\n", user + sys, user, sys);
+    std::fflush(stdout);
+    for (auto& w : workers)
+        if (w.failed) return 1;
+    return 0;
+}

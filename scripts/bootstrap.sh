@@ -18,7 +18,7 @@ jobs=${COIO_JOBS:-2}
 # What it takes to build and test coio. The library itself needs only liburing-dev,
 # libc-ares-dev, pkg-config and a C++20 compiler; the rest is tests and benchmarks.
 packages=(
-    cmake ninja-build pkg-config g++ clang libclang-rt-14-dev
+    cmake ninja-build pkg-config g++ clang libclang-rt-dev
     liburing-dev libc-ares-dev
     catch2 libbenchmark-dev libasio-dev dnsmasq-base python3 python3-uvloop hyperfine
 )

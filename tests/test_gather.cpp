@@ -35,7 +35,7 @@ TEST_CASE("gather: a tuple in argument order, monostate for void, concurrently")
         static_assert(std::is_same_v<decltype(b), std::monostate>);
         CHECK(a == 1);
         CHECK(c == 3);
-        CHECK(coio::clock::now() - t0 < 55ms);
+        CHECK(coio::clock::now() - t0 < 59ms);  // sequentially it would take >= 60 ms
     }());
 }
 

@@ -151,3 +151,61 @@ TEST_CASE("gather: cancelling the awaiting task cancels every child") {
         CHECK(b.cancelled());
     }());
 }
+
+TEST_CASE("gather: a void range lets finished children go, and still reports the first failure") {
+    int reports = 0;
+    coio::run([](int& reports) -> coio::coro<void> {
+        coio::get_running_loop().set_exception_handler([&reports](coio::event_loop&, const coio::exception_context&) { ++reports; });
+        auto fail_void = []() -> coio::coro<void> {
+            co_await coio::sleep(5ms);
+            throw std::runtime_error("void child failed");
+        };
+        // Four children succeed (and are let go) before the fifth fails; a sixth is still
+        // sleeping then and must be cancelled and waited for.
+        auto long_one = coio::create_task(nap(10s));
+        std::vector<coio::task<void>> ts;
+        for (int i = 0; i < 4; ++i) ts.push_back(coio::create_task(nap(1ms)));
+        ts.push_back(coio::create_task(fail_void()));
+        ts.push_back(long_one);
+        std::string what;
+        try {
+            co_await coio::gather(ts);
+        } catch (const std::runtime_error& e) {
+            what = e.what();
+        }
+        CHECK(what == "void child failed");
+        CHECK(long_one.cancelled());
+        for (int i = 0; i < 4; ++i) CHECK((ts[i].done() && !ts[i].cancelled()));
+
+        // The same with coros, which only the gather holds.
+        std::vector<coio::coro<void>> cs;
+        for (int i = 0; i < 4; ++i) cs.push_back(nap(1ms));
+        cs.push_back(fail_void());
+        what.clear();
+        try {
+            co_await coio::gather(std::move(cs));
+        } catch (const std::runtime_error& e) {
+            what = e.what();
+        }
+        CHECK(what == "void child failed");
+    }(reports));
+    CHECK(reports == 0);
+}
+
+TEST_CASE("gather: dropped before it is awaited, its children still run to completion") {
+    int finished = 0;
+    coio::run([](int& finished) -> coio::coro<void> {
+        auto count = [](int& finished) -> coio::coro<void> {
+            co_await coio::sleep(1ms);
+            ++finished;
+        };
+        {
+            std::vector<coio::coro<void>> cs;
+            for (int i = 0; i < 3; ++i) cs.push_back(count(finished));
+            auto dropped = coio::gather(std::move(cs));  // schedules the children, never awaited
+            (void)dropped;
+        }
+        co_await coio::sleep(20ms);
+    }(finished));
+    CHECK(finished == 3);
+}

@@ -306,6 +306,8 @@ public:
     ~ref_ptr() { if (p_) p_->release(); }
 
     [[nodiscard]] T* get() const noexcept { return p_; }
+    /// Gives up the reference without releasing it; the caller now owns it.
+    [[nodiscard]] T* detach() noexcept { return std::exchange(p_, nullptr); }
     T* operator->() const noexcept { return p_; }
     T& operator*() const noexcept { return *p_; }
     explicit operator bool() const noexcept { return p_ != nullptr; }

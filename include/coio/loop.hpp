@@ -841,6 +841,7 @@ inline void task_base::run_step(work_item* w) noexcept {
         t->started_ = true;
         // Cancelled before it ever ran: like asyncio, the coroutine body never starts.
         if (t->must_cancel_) { t->finish_root(t->resume_at_); return; }
+        t->bind_root();
     }
     t->waiting_on_ = nullptr;  // running, so no longer waiting on anything
     event_loop* loop = t->loop_;

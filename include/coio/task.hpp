@@ -20,13 +20,16 @@ public:
     using handle_type = typename coro<T>::handle_type;
 
     task_state(event_loop* loop, handle_type h, coio::source_location where) noexcept
-        : result_state<T, task_base>(loop, h, where) {
-        h.promise().owner = this;
-        h.promise().started = true;
-    }
+        : result_state<T, task_base>(loop, h, where) {}
 
     static void* operator new(std::size_t n) { return frame_pool::allocate(n); }
     static void operator delete(void* p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
+
+    void bind_root() noexcept override {
+        auto& p = handle_type::from_address(this->resume_at_.address()).promise();
+        p.owner = this;
+        p.started = true;
+    }
 
     void finish_root(std::coroutine_handle<> root) noexcept override {
         handle_type h = handle_type::from_address(root.address());

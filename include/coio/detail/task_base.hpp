@@ -144,6 +144,10 @@ public:
     [[nodiscard]] const char* waiting_on() const noexcept { return waiting_on_ ? waiting_on_->what : nullptr; }
     [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
 
+    /// Tells the root coroutine which task it is the root of, just before its first step.
+    /// Not done when the task is created: a gather of 100,000 coroutines would then touch
+    /// every (by then cold) frame once more, only to write this pointer.
+    virtual void bind_root() noexcept = 0;
     /// The root coroutine `root` returned, or never started: take its result, destroy it.
     virtual void finish_root(std::coroutine_handle<> root) noexcept = 0;
 

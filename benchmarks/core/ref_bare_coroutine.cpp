@@ -13,10 +13,16 @@
 //   bare_coroutine_hot  create, resume and destroy one frame at a time: the allocator hands
 //                       the same block back every time, so this is the best case, not a
 //                       spawn+gather shape (bytes_per_task is not measured).
+//   bare_await_ready    `co_await` of a lazy coroutine that returns a value at once, in a loop
+//                       inside another coroutine: the smallest awaitable coroutine type (result
+//                       in the promise, symmetric transfer back, frames recycled through a free
+//                       list as coio's pool does; no cancellation, no exceptions). The floor
+//                       for coio's BM_await_ready_coro, as ns_per_await.
 // Every round of the first result starts from a trimmed heap (malloc_trim), so each one pays
 // for faulting its frames' memory in, as a burst of N new tasks does; see ref_common.hpp.
 #include "ref_common.hpp"
 
+#include <algorithm>
 #include <coroutine>
 #include <cstdio>
 #include <exception>
@@ -77,6 +83,76 @@ private:
 }
 
 using handle_t = std::coroutine_handle<bare_coro::promise_type>;
+
+// ---- bare_await_ready ----
+
+/// A one-size free list: the frames of `answer` recycled, as coio's frame pool does.
+struct free_block {
+    free_block* next;
+};
+free_block* g_free_frames = nullptr;
+
+/// A lazy coroutine returning int that its awaiter runs by symmetric transfer.
+class bare_lazy {
+public:
+    struct promise_type {
+        static void* operator new(std::size_t size) {
+            if (free_block* b = g_free_frames) {
+                g_free_frames = b->next;
+                return b;
+            }
+            return ::operator new(size < sizeof(free_block) ? sizeof(free_block) : size);
+        }
+        static void operator delete(void* frame) noexcept {
+            auto* b = static_cast<free_block*>(frame);
+            b->next = g_free_frames;
+            g_free_frames = b;
+        }
+        bare_lazy get_return_object() noexcept {
+            return bare_lazy{std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_always initial_suspend() noexcept { return {}; }
+        struct back_to_awaiter {
+            bool await_ready() const noexcept { return false; }
+            std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+                return h.promise().continuation;
+            }
+            void await_resume() const noexcept {}
+        };
+        back_to_awaiter final_suspend() noexcept { return {}; }
+        void return_value(int v) noexcept { value = v; }
+        [[noreturn]] void unhandled_exception() noexcept { std::terminate(); }
+
+        std::coroutine_handle<> continuation;
+        int value = 0;
+    };
+
+    bare_lazy(bare_lazy&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    bare_lazy& operator=(bare_lazy&&) = delete;
+    ~bare_lazy() {
+        if (handle_) handle_.destroy();
+    }
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+        handle_.promise().continuation = awaiting;
+        return handle_;
+    }
+    int await_resume() const noexcept { return handle_.promise().value; }
+
+private:
+    explicit bare_lazy(std::coroutine_handle<promise_type> handle) noexcept : handle_(handle) {}
+    std::coroutine_handle<promise_type> handle_;
+};
+
+bare_lazy answer(int v) {
+    co_return v;
+}
+
+/// Awaits `answer` n times; runs to completion inside the first resume() (every await
+/// completes synchronously), then stays suspended at its end for the caller to destroy.
+bare_coro await_loop(std::size_t n, long& sum) {
+    for (std::size_t i = 0; i < n; ++i) sum += co_await answer(1);
+}
 
 }  // namespace
 
@@ -143,5 +219,27 @@ int main(int argc, char** argv) {
     }
     coio_bench::print_spawn_result("bare_coroutine_hot", n, hot_ns, -1, "",
                                    "bare coroutine frames one at a time (create, resume, destroy)");
+
+    // --- co_await of a ready coroutine ---
+    std::vector<double> await_ns;
+    const std::size_t awaits = 10 * n;
+    for (std::size_t round = 0; round < rounds; ++round) {
+        long sum = 0;
+        handle_t h = await_loop(awaits, sum).release();
+        const std::int64_t t0 = coio_bench::now_ns();
+        h.resume();
+        const std::int64_t t1 = coio_bench::now_ns();
+        const bool ok = h.done() && sum == static_cast<long>(awaits);
+        h.destroy();
+        if (!ok) {
+            std::fprintf(stderr, "ref_bare_coroutine: the await loop did not finish correctly\n");
+            return 1;
+        }
+        await_ns.push_back(static_cast<double>(t1 - t0) / static_cast<double>(awaits));
+    }
+    std::printf("name=bare_await_ready n=%zu rounds=%zu ns_per_await=%.2f ns_per_await_min=%.2f\n", awaits,
+                await_ns.size(), coio_bench::median(await_ns), *std::min_element(await_ns.begin(), await_ns.end()));
+    std::printf("# bare await of a ready coroutine (lazy, symmetric transfer, recycled frames): %.2f ns\n",
+                coio_bench::median(await_ns));
     return 0;
 }

@@ -2,6 +2,7 @@
 # Runs coio's core-runtime benchmarks and their references in one go and prints them side by
 # side, with ratios against the hand-written floors measured in the same run:
 #   spawn+gather  vs ref_bare_coroutine (bare C++20 coroutine frames: create, resume, destroy)
+#   await ready   vs ref_bare_coroutine's bare_await_ready (the smallest awaitable coroutine type)
 #   timers        vs ref_uring_timers   (hand-written liburing loop with a timer heap)
 # Builds nothing: configure and build first (Release), e.g.
 #   cmake -S . -B /tmp/build-x -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/build-x -j2
@@ -11,7 +12,7 @@
 #   ref_bare_coroutine, ref_uring_timers, ref_asio  C++ references (benchmarks/core/CMakeLists.txt)
 #   ref_asyncio.py                                  asyncio and uvloop, run with /usr/bin/python3
 #   bench_core                                      coio, Google Benchmark, only the spawn+gather
-#                                                   benchmarks (regex COIO_SPAWN_FILTER)
+#                                                   and await benchmarks (regex COIO_SPAWN_FILTER)
 #   bench_timers                                    coio, standalone, timer workload
 #
 # Result format every program prints (see ref_common.hpp), one line per result:
@@ -24,7 +25,7 @@
 # task is the counter bytes_per_task if present.
 #
 # Environment: SPAWN_N (C++ spawn tasks, default 1000000), PY_SPAWN_N (default 200000),
-# ROUNDS (C++ rounds, default 5), COIO_SPAWN_FILTER (default "[Ss]pawn|[Gg]ather"),
+# ROUNDS (C++ rounds, default 5), COIO_SPAWN_FILTER (default "[Ss]pawn|[Gg]ather|await_ready"),
 # PER_PROGRAM_TIMEOUT (seconds, default 120). Total runtime is about a minute on 2 cores.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 spawn_n=${SPAWN_N:-1000000}
 py_spawn_n=${PY_SPAWN_N:-200000}
 rounds=${ROUNDS:-5}
-spawn_filter=${COIO_SPAWN_FILTER:-'[Ss]pawn|[Gg]ather'}
+spawn_filter=${COIO_SPAWN_FILTER:-'[Ss]pawn|[Gg]ather|await_ready'}
 limit=${PER_PROGRAM_TIMEOUT:-120}
 python=/usr/bin/python3
 [[ -x $python ]] || python=$(command -v python3)
@@ -123,6 +124,10 @@ for b in json.load(open(sys.argv[1])).get("benchmarks", []):
     name = "coio:" + re.sub(r"/(real|process)_time$", "", b["name"]).replace(" ", "_")
     fields = {}
     args = re.findall(r"/(\d+)", b["name"])
+    if "await_ready" in b["name"]:  # one await per iteration
+        ns = b["real_time"] * scale.get(b.get("time_unit", "ns"), 1.0)
+        print(f"name={name} ns_per_await={ns:.2f}")
+        continue
     if "ns_per_task" in b:
         ns = b["ns_per_task"]
     elif args:  # wall-clock time, like every reference (Google Benchmark's rates use CPU time)
@@ -187,6 +192,15 @@ for r in spawn:
 print(f"{'issue target for coio':<40}{'1000000':>9}{'<= 100':>10}{'':>10}{'<= 250':>12}")
 print("ns/task is the median of the rounds. bare_coroutine_hot recycles one frame: the allocator-hot")
 print("best case, not the spawn+gather shape (its memory is not measured).")
+
+awaits = [r for r in rows if "ns_per_await" in r]
+bare_await = next((num(r, "ns_per_await") for r in awaits if r["name"] == "bare_await_ready"), None)
+print()
+print("co_await of a coroutine that returns at once (ns per await; ratio vs bare_await_ready)")
+print(f"{'program':<40}{'ns/await':>10}{'vs bare':>10}")
+for r in awaits:
+    print(f"{r['name']:<40}{cell(num(r, 'ns_per_await'), 10, 2)}{ratio(num(r, 'ns_per_await'), bare_await, 10)}")
+print(f"{'issue target for coio':<40}{'<= 5':>10}")
 
 ref = next((r for r in timers if r["name"] == "ref_uring_timers"), None)
 ref_last, ref_p99 = (num(ref, "last_after_longest_ms"), num(ref, "p99_ms")) if ref else (None, None)

@@ -33,6 +33,12 @@ struct coro_result<void> {
     void return_void() noexcept { result.set_value(); }
 };
 
+/// Why a coro cannot be awaited (kept out of line: the await of a ready coro is hot).
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_bad_await(bool has_frame) {
+    if (!has_frame) throw invalid_state_error("coio: awaiting an empty coro (moved from or default-constructed)");
+    throw invalid_state_error("coio: a coro can be awaited only once");
+}
+
 /// Called by the final awaiter of a task's root coroutine (defined in task.hpp).
 void finish_task_root(task_base* owner, std::coroutine_handle<> root) noexcept;
 } // namespace detail
@@ -106,8 +112,7 @@ public:
     struct awaiter {
         handle_type h;
         bool await_ready() const {
-            if (!h) throw invalid_state_error("coio: awaiting an empty coro (moved from or default-constructed)");
-            if (h.promise().started) throw invalid_state_error("coio: a coro can be awaited only once");
+            if (!h || h.promise().started) [[unlikely]] detail::throw_bad_await(static_cast<bool>(h));
             return false;
         }
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {

@@ -124,19 +124,21 @@ public:
         return v_.index() == 2 ? std::get<2>(v_) : nullptr;
     }
 
-    /// Moves the value out (or rethrows). Precondition: not empty.
+    /// Moves the value out (or rethrows). Precondition: not empty. (get_if, not get: the
+    /// index was just checked, and std::get would test it again on the hot path of every
+    /// await of a ready coro.)
     T take() {
-        if (v_.index() == 2) std::rethrow_exception(std::get<2>(v_));
+        if (v_.index() == 2) [[unlikely]] std::rethrow_exception(*std::get_if<2>(&v_));
         if constexpr (std::is_void_v<T>) return;
-        else if constexpr (std::is_reference_v<T>) return *std::get<1>(v_);
-        else return std::move(std::get<1>(v_));
+        else if constexpr (std::is_reference_v<T>) return **std::get_if<1>(&v_);
+        else return std::move(*std::get_if<1>(&v_));
     }
     /// A reference to the value (or rethrows). Precondition: not empty.
     decltype(auto) get() {
-        if (v_.index() == 2) std::rethrow_exception(std::get<2>(v_));
+        if (v_.index() == 2) [[unlikely]] std::rethrow_exception(*std::get_if<2>(&v_));
         if constexpr (std::is_void_v<T>) return;
-        else if constexpr (std::is_reference_v<T>) return static_cast<T>(*std::get<1>(v_));
-        else return static_cast<T&>(std::get<1>(v_));
+        else if constexpr (std::is_reference_v<T>) return static_cast<T>(**std::get_if<1>(&v_));
+        else return static_cast<T&>(*std::get_if<1>(&v_));
     }
     /// Copies the value when T is copyable, moves it out otherwise (one consumer).
     T copy_or_take() {

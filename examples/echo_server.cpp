@@ -5,6 +5,15 @@
 //           writer.write(data)                                writer.write(data);
 //           await writer.drain()                              co_await writer.drain();
 //
+// Beyond asyncio, the same loop without copying the data (the kernel's receive buffer is
+// sent back as it is; benchmarks/echo/coio_echo_server.cpp uses it):
+//       for (;;) {
+//           coio::stream_chunk chunk = co_await reader.read_chunk();
+//           if (chunk.empty()) break;
+//           writer.write(std::move(chunk));
+//           co_await writer.drain();
+//       }
+//
 // With --threads N, N threads each run their own event loop with their own listening socket
 // on the same port (SO_REUSEPORT): the kernel spreads connections over them, so the server
 // scales with cores without any locking (the way Seastar and nginx do it).

@@ -1,16 +1,21 @@
 // The coio row of the echo benchmark (run.sh): an asyncio-style streams echo server.
 //
-// Each connection is handled by one coroutine: read_into a 64 KiB buffer (zero copy into the
-// frame), write() it back, drain() (flow control). With --threads N, N threads each run their
-// own loop and listening socket on the same port (SO_REUSEPORT): thread-per-core.
+// Each connection is handled by one coroutine: read_chunk() (the receive buffer itself, no
+// copy), write() it back (sent straight from that buffer, which returns to the ring once
+// sent), drain() (flow control). --read read_into copies into a 64 KiB frame buffer and
+// write() copies again (the asyncio way); --read read uses read() returning std::string.
+// With --threads N, N threads each run their own loop and listening socket on the same port
+// (SO_REUSEPORT): thread-per-core.
 //
 // Usage: coio_echo_server --port P [--host 127.0.0.1] [--threads N] [--recv multishot|plain]
-//                         [--read read|read_into]
+//                         [--read chunk|read_into|read] [--high-water BYTES] [--limit BYTES]
+// --high-water: drain()'s mark (default 1 MiB, see config); --limit: the reader's limit.
 // On SIGTERM or SIGINT every loop stops (its server is closed, handlers are cancelled) and
 // the process prints "server_cpu_s=..." (getrusage, all threads), then exits 0.
 #include <coio/future.hpp>
 #include <coio/run.hpp>
 #include <coio/server.hpp>
+#include <coio/stream_chunk.hpp>
 #include <coio/task.hpp>
 
 #include <pthread.h>
@@ -33,8 +38,26 @@ struct config {
     unsigned port = 0;
     unsigned threads = 1;
     bool multishot = true;
-    bool use_read = false;  // read() returning std::string instead of read_into
+    std::string read_mode = "chunk";  // chunk | read_into | read
+    // Streaming: let several received chunks queue while a send is in flight, so they go out
+    // in one sendmsg (the reference server never bounds its queue). 1 MiB echoes ~15% faster
+    // at ~20% less CPU per GB than the 64 KiB default, which lets one chunk queue at most.
+    std::size_t high_water = 1024 * 1024;
+    std::size_t limit = 64 * 1024;
 };
+
+coio::coro<void> echo_chunk(coio::stream_reader reader, coio::stream_writer writer) {
+    try {
+        for (;;) {
+            coio::stream_chunk chunk = co_await reader.read_chunk();
+            if (chunk.empty()) break;
+            writer.write(std::move(chunk));
+            co_await writer.drain();
+        }
+    } catch (const std::system_error&) {
+        // the peer went away: nothing left to echo to
+    }
+}
 
 coio::coro<void> echo(coio::stream_reader reader, coio::stream_writer writer) {
     std::byte buf[64 * 1024];
@@ -70,8 +93,10 @@ struct worker {
 };
 
 coio::coro<void> serve(const config& cfg, worker& w) {
-    auto srv = co_await coio::start_server(cfg.use_read ? echo_read : echo, cfg.host, static_cast<std::uint16_t>(cfg.port),
-                                           {.backlog = 4096, .reuse_port = cfg.threads > 1, .multishot_recv = cfg.multishot});
+    auto* handler = cfg.read_mode == "read" ? echo_read : cfg.read_mode == "read_into" ? echo : echo_chunk;
+    auto srv = co_await coio::start_server(handler, cfg.host, static_cast<std::uint16_t>(cfg.port),
+                                           {.limit = cfg.limit, .backlog = 4096, .reuse_port = cfg.threads > 1,
+                                            .write_high_water = cfg.high_water, .multishot_recv = cfg.multishot});
     coio::future<void> stop;
     w.stop = &stop;
     w.loop = &coio::get_running_loop();
@@ -83,7 +108,7 @@ coio::coro<void> serve(const config& cfg, worker& w) {
 
 [[noreturn]] void usage() {
     std::fprintf(stderr, "usage: coio_echo_server --port P [--host 127.0.0.1] [--threads N] [--recv multishot|plain] "
-                         "[--read read|read_into]\n");
+                         "[--read chunk|read_into|read] [--high-water BYTES] [--limit BYTES]\n");
     std::exit(2);
 }
 
@@ -95,9 +120,11 @@ int main(int argc, char** argv) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--port") cfg.port = static_cast<unsigned>(std::stoul(v));
         else if (a == "--host") cfg.host = v;
+        else if (a == "--high-water") cfg.high_water = std::stoul(v);
+        else if (a == "--limit") cfg.limit = std::stoul(v);
         else if (a == "--threads") cfg.threads = static_cast<unsigned>(std::stoul(v));
         else if (a == "--recv" && (v == "multishot" || v == "plain")) cfg.multishot = v == "multishot";
-        else if (a == "--read" && (v == "read" || v == "read_into")) cfg.use_read = v == "read";
+        else if (a == "--read" && (v == "chunk" || v == "read" || v == "read_into")) cfg.read_mode = v;
         else usage();
     }
     if (cfg.port == 0 || cfg.port > 65535 || cfg.threads == 0 || cfg.threads > 64 || argc % 2 == 0) usage();

@@ -24,6 +24,7 @@
 #include <coio/shield.hpp>
 #include <coio/sleep.hpp>
 #include <coio/socket.hpp>
+#include <coio/stream_chunk.hpp>
 #include <coio/stream_errors.hpp>
 #include <coio/stream_reader.hpp>
 #include <coio/stream_writer.hpp>

@@ -4,11 +4,13 @@
 //   std::string line = co_await reader.readline();
 //   std::string hdr  = co_await reader.readexactly(16);
 //   std::size_t n    = co_await reader.read_into(buf);   // zero copy into your memory
+//   coio::stream_chunk c = co_await reader.read_chunk();  // zero copy: the receive buffer
 #pragma once
 
 #include <coio/async_generator.hpp>
 #include <coio/coro.hpp>
 #include <coio/detail/stream_state.hpp>
+#include <coio/stream_chunk.hpp>
 #include <coio/stream_errors.hpp>
 
 #include <cstddef>
@@ -37,6 +39,10 @@ namespace coio {
 /// Throws (every read): std::system_error when the connection failed (e.g.
 /// std::errc::connection_reset), but only after every byte received before the failure has
 /// been read; invalid_state_error for concurrent reads or a closed loop.
+///
+/// `read_chunk()` hands out received data without copying it: the chunk owns the buffer the
+/// kernel received into (see stream_chunk), and stream_writer::write(stream_chunk) sends it
+/// from there. Reads of both kinds can be mixed freely; bytes always come out in order.
 ///
 /// Cancellation: every read is cancellation-safe: bytes received while a cancelled read was
 /// waiting stay in the buffer for the next read; `read_into` resumes only after the kernel
@@ -74,6 +80,7 @@ public:
     explicit operator bool() const noexcept { return s_ != nullptr; }
 
     class read_into_awaiter;
+    class read_chunk_awaiter;
 
     /// Reads up to `n` bytes; with `n < 0` (the default) reads until EOF (asyncio's read).
     /// @param n  maximum bytes, 0 for none, negative for everything until EOF.
@@ -84,6 +91,7 @@ public:
     [[nodiscard]] coro<std::string> read(std::ptrdiff_t n = -1) {
         detail::stream_state& s = state();
         if (n == 0) co_return std::string();
+        s.prepare_copy_read();
         if (n < 0) {
             std::string all;
             for (;;) {
@@ -126,6 +134,7 @@ public:
     /// Cancellation: safe; the bytes stay buffered. Example: `auto hdr = co_await reader.readexactly(8);`
     [[nodiscard]] coro<std::string> readexactly(std::size_t n) {
         detail::stream_state& s = state();
+        s.prepare_copy_read();
         while (s.buffered() < n) {
             if (s.eof()) {
                 std::string partial = s.take(s.buffered());
@@ -148,6 +157,7 @@ public:
     [[nodiscard]] coro<std::string> readuntil(std::string separator = "\n") {
         if (separator.empty()) throw std::invalid_argument("coio: readuntil: the separator must not be empty");
         detail::stream_state& s = state();
+        s.prepare_copy_read();
         const std::size_t seplen = separator.size();
         std::size_t offset = 0;
         for (;;) {
@@ -188,6 +198,23 @@ public:
     /// Example: `co_await reader.readexactly_into(std::as_writable_bytes(std::span(hdr)));`
     [[nodiscard]] coro<void> readexactly_into(std::span<std::byte> buf);
 
+    /// Reads the next piece of received data without copying it (beyond asyncio): the chunk
+    /// owns the memory the kernel received into (a buffer of the loop's ring), so it can be
+    /// parsed in place or passed on to stream_writer::write(stream_chunk) and sent from
+    /// there. Whatever read()/readline() left buffered comes out first, as a chunk of its
+    /// own. No allocation in steady state.
+    /// Returns: a non-empty chunk of at most one ring buffer (net_service::ring_buffer_size
+    /// bytes; any size when it carries bytes buffered earlier); an empty chunk at EOF.
+    /// Throws: std::system_error when the connection failed and nothing is buffered;
+    /// invalid_state_error when another task is reading or the loop is closed.
+    /// Cancellation: safe: resumes with cancelled_error and leaves every received byte
+    /// queued for the next read (data that arrived before the cancellation is returned
+    /// first; the cancellation then comes at the next await).
+    /// Release chunks soon (destroy, reset, or write them): while every ring buffer is held,
+    /// the loop's streams receive through a slower copying path.
+    /// Example: `while (auto c = co_await reader.read_chunk(); !c.empty()) writer.write(std::move(c));`
+    [[nodiscard]] read_chunk_awaiter read_chunk();
+
     /// Lines until EOF, as an async generator (asyncio's `async for line in reader`).
     /// Each line ends with "\n" except possibly the last.
     /// Throws (from next()/++it): as readline(). Cancellation: as readline().
@@ -227,6 +254,7 @@ public:
     read_into_awaiter(detail::stream_state& s, std::span<std::byte> buf) noexcept : wait_(s, buf), st_(&s), buf_(buf) {}
     bool await_ready() {
         if (buf_.empty()) return true;
+        st_->prepare_copy_read();
         if (st_->buffered()) {
             n_ = st_->take_into(buf_);
             return true;
@@ -252,6 +280,35 @@ private:
     std::span<std::byte> buf_;
     std::size_t n_ = 0;
 };
+
+/// Awaiter of stream_reader::read_chunk (no coroutine frame, no allocation; trivially
+/// destructible, so g++ 12's double destruction of a throwing co_await's temporaries is
+/// harmless).
+class stream_reader::read_chunk_awaiter {
+public:
+    explicit read_chunk_awaiter(detail::stream_state& s) noexcept : wait_(s, {}), st_(&s) {}
+    /// Movable until awaited (wait_for and friends take awaitables by value): the waiter
+    /// node is registered only in await_suspend, so a fresh one is as good.
+    read_chunk_awaiter(read_chunk_awaiter&& o) noexcept : read_chunk_awaiter(*o.st_) {}
+    read_chunk_awaiter& operator=(read_chunk_awaiter&&) = delete;
+    bool await_ready() noexcept {
+        st_->prepare_chunk_read();  // from now on received buffers are queued, not copied
+        return st_->buffered() || st_->eof() || st_->is_closing();
+    }
+    bool await_suspend(std::coroutine_handle<> h) { return wait_.await_suspend(h); }
+    stream_chunk await_resume() {
+        if (wait_.task) wait_.await_resume();  // cancelled_error: the data stays queued
+        stream_chunk c = st_->next_chunk();
+        if (c.empty()) st_->check_read_error();
+        return c;
+    }
+
+private:
+    detail::read_wait_awaiter wait_;
+    detail::stream_state* st_;
+};
+
+inline stream_reader::read_chunk_awaiter stream_reader::read_chunk() { return read_chunk_awaiter(state()); }
 
 inline stream_reader::read_into_awaiter stream_reader::read_into(std::span<std::byte> buf) {
     return read_into_awaiter(state(), buf);

@@ -10,6 +10,7 @@
 #include <coio/detail/stream_state.hpp>
 #include <coio/endpoint.hpp>
 #include <coio/socket.hpp>
+#include <coio/stream_chunk.hpp>
 
 #include <cstddef>
 #include <span>
@@ -26,6 +27,7 @@ namespace coio {
 /// returns at once while less than the high-water mark (64 KiB by default) is buffered, and
 /// otherwise waits until the buffer is down to the low-water mark (high / 4), so a fast
 /// writer cannot grow memory without bound. TCP_NODELAY is on by default, as in asyncio.
+/// `write(stream_chunk)` queues received data without copying it (zero-copy echo/proxy).
 ///
 /// Move-only handle to state shared with the stream_reader. `close()` flushes what was
 /// written, then closes the socket; `wait_closed()` waits for that. Dropping both the reader
@@ -74,6 +76,17 @@ public:
     /// Throws: invalid_state_error after close() or write_eof().
     /// Cancellation: not a suspension point. Example: `writer.write(std::span(buf, n));`
     void write(std::span<const std::byte> data) { state().write(data); }
+    /// Queues a received chunk (from stream_reader::read_chunk) and sends it straight from
+    /// its memory: no copy (beyond asyncio). The chunk is released (its ring buffer goes
+    /// back to the kernel) once sent, or when the connection fails or is aborted. Bytes
+    /// written before are sent before it, bytes written after, after it; drain() counts its
+    /// size like any written bytes. An empty chunk is ignored.
+    /// @param chunk  taken over by the writer (also when write throws).
+    /// Throws: invalid_state_error after close() or write_eof(). After a connection failure
+    /// the chunk is dropped and drain() reports the error, as for write(bytes).
+    /// Cancellation: not a suspension point.
+    /// Example: `auto c = co_await reader.read_chunk(); writer.write(std::move(c));`
+    void write(stream_chunk chunk) { state().write(std::move(chunk)); }
     /// Buffers the characters of `data`. See write(std::span<const std::byte>).
     /// Example: `writer.write("hello\n");`
     void write(std::string_view data) { state().write(std::as_bytes(std::span(data.data(), data.size()))); }

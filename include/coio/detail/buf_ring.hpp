@@ -4,10 +4,22 @@
 // _advance inlines but not io_uring_setup_buf_ring (2.4), so the ring memory is mapped here
 // and registered by hand: an anonymous mapping is page aligned, as the kernel requires.
 //
-// Contract: a buffer the kernel picked (CQE flag IORING_CQE_F_BUFFER, id in the upper flag
-// bits) belongs to us until recycle(); the kernel never touches it meanwhile. coio copies
-// the bytes out and recycles at once, so buffers never pile up behind a slow consumer and
-// one idle connection cannot starve the others.
+// Contracts:
+//  * A buffer the kernel picked (CQE flag IORING_CQE_F_BUFFER, id in the upper flag bits)
+//    belongs to us from take() until give_back(); the kernel never touches it meanwhile.
+//    Readers that copy (read, read_into) give it back at once; a coio::stream_chunk keeps it
+//    until the chunk is destroyed (zero-copy receive and send).
+//  * Lifetime: chunks may outlive the stream, the server and the event loop, so the ring is
+//    heap-allocated and freed when its owner (the loop's net_service) has dropped it AND
+//    every buffer is back: the buffers stay mapped as long as a chunk points into them.
+//    Counts are plain integers: like every coio object, a chunk is used (and destroyed) on
+//    the thread of its loop.
+//  * Once unregistered (loop shutdown) give_back only does the bookkeeping: the kernel ring
+//    may be gone.
+//  * When the ring runs dry the kernel ends a multishot receive with -ENOBUFS. Such a stream
+//    waits here (buffer_waiter, FIFO) and is offered a buffer as soon as one comes back, one
+//    waiter per buffer, so a dry ring never makes anyone spin and a returned buffer wakes
+//    one receive, not a thundering herd.
 #pragma once
 
 #include <liburing.h>
@@ -17,15 +29,27 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 namespace coio::detail {
 
+/// A stream waiting for a buffer to come back to the ring (intrusive FIFO node).
+struct buffer_waiter {
+    buffer_waiter* prev = nullptr;
+    buffer_waiter* next = nullptr;
+    bool linked = false;
+    /// Called (unlinked already) when a buffer came back; returns false when the waiter has
+    /// no use for it any more (closing, paused), so the next waiter is offered the buffer.
+    bool (*on_buffer)(buffer_waiter*) noexcept = nullptr;
+};
+
 class provided_buffer_ring {
 public:
-    provided_buffer_ring() = default;
+    /// A new, unregistered ring; the caller holds the owner reference (drop_owner()).
+    /// Returns null when out of memory.
+    static provided_buffer_ring* create() noexcept { return new (std::nothrow) provided_buffer_ring(); }
     provided_buffer_ring(const provided_buffer_ring&) = delete;
     provided_buffer_ring& operator=(const provided_buffer_ring&) = delete;
-    ~provided_buffer_ring() { unmap(); }
 
     /// Maps `entries` (a power of two, <= 32768) buffers of `size` bytes and registers them as
     /// group `bgid` of `ring`. Returns 0 or -errno (-EINVAL on kernels without buffer rings).
@@ -65,11 +89,20 @@ public:
         return 0;
     }
 
-    /// Unregisters the group (the ring must still exist). Memory stays mapped until the
-    /// destructor, which runs after the ring is gone.
+    /// Unregisters the group (the io_uring must still exist) and forgets the waiters. Memory
+    /// stays mapped until the owner is gone and every buffer is back.
     void unregister(io_uring& ring) noexcept {
         if (registered_) io_uring_unregister_buf_ring(&ring, bgid_);
         registered_ = false;
+        while (head_) unlink(head_);
+    }
+
+    /// The owner (net_service) lets go; the ring is freed now or when the last chunk is.
+    void drop_owner() noexcept {
+        registered_ = false;
+        while (head_) unlink(head_);
+        owned_ = false;
+        maybe_free();
     }
 
     [[nodiscard]] bool ready() const noexcept { return registered_; }
@@ -77,13 +110,60 @@ public:
     [[nodiscard]] unsigned buffer_size() const noexcept { return size_; }
     [[nodiscard]] std::byte* data(unsigned bid) const noexcept { return base_ + static_cast<std::size_t>(bid) * size_; }
 
-    /// Hands buffer `bid` back to the kernel (visible at once: one release store).
-    void recycle(unsigned bid) noexcept {
-        io_uring_buf_ring_add(br_, data(bid), size_, static_cast<unsigned short>(bid), mask_, 0);
-        io_uring_buf_ring_advance(br_, 1);
+    /// Buffers the kernel may still pick (those not held by us). Exact between loop
+    /// iterations; during one, completions not yet seen may have taken a few more.
+    [[nodiscard]] unsigned available() const noexcept { return entries_ - out_; }
+
+    /// A completion carried buffer `bid`: it is ours until give_back(bid).
+    std::byte* take(unsigned bid) noexcept {
+        ++out_;
+        return data(bid);
+    }
+
+    /// Hands buffer `bid` back to the kernel (visible at once: one release store) and offers
+    /// it to the first waiter. May free the ring (after the owner dropped it): do not touch
+    /// the ring after this call unless you hold another buffer or are the owner.
+    void give_back(unsigned bid) noexcept {
+        --out_;
+        if (registered_) {
+            io_uring_buf_ring_add(br_, data(bid), size_, static_cast<unsigned short>(bid), mask_, 0);
+            io_uring_buf_ring_advance(br_, 1);
+            while (buffer_waiter* w = head_) {
+                unlink(w);
+                if (w->on_buffer(w)) break;
+            }
+        }
+        maybe_free();
+    }
+
+    /// Queues `w` until a buffer comes back (no-op if queued already).
+    void wait_for_buffer(buffer_waiter* w) noexcept {
+        if (w->linked || !registered_) return;
+        w->prev = tail_;
+        w->next = nullptr;
+        if (tail_) tail_->next = w; else head_ = w;
+        tail_ = w;
+        w->linked = true;
+    }
+    /// Removes `w` from the queue, if it is there.
+    void stop_waiting(buffer_waiter* w) noexcept {
+        if (w->linked) unlink(w);
     }
 
 private:
+    provided_buffer_ring() = default;
+    ~provided_buffer_ring() { unmap(); }
+
+    void maybe_free() noexcept {
+        if (!owned_ && out_ == 0) delete this;
+    }
+    void unlink(buffer_waiter* w) noexcept {
+        if (w->prev) w->prev->next = w->next; else head_ = w->next;
+        if (w->next) w->next->prev = w->prev; else tail_ = w->prev;
+        w->prev = w->next = nullptr;
+        w->linked = false;
+    }
+
     void unmap() noexcept {
         if (base_) ::munmap(base_, data_bytes_);
         if (br_) ::munmap(br_, ring_bytes_);
@@ -100,6 +180,10 @@ private:
     int mask_ = 0;
     std::uint16_t bgid_ = 0;
     bool registered_ = false;
+    bool owned_ = true;
+    unsigned out_ = 0;  // buffers taken and not given back yet
+    buffer_waiter* head_ = nullptr;
+    buffer_waiter* tail_ = nullptr;
 };
 
 } // namespace coio::detail

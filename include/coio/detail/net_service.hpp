@@ -6,8 +6,9 @@
 //    as an io_owner; loop.close() calls shutdown() after every task has finished, which
 //    aborts them (async-cancels their operations) and runs the loop until every CQE has
 //    arrived, so no operation can still reach freed memory when the ring goes away.
-//  * The loop's provided-buffer ring for multishot receives lives here (created on first
-//    use, unregistered at shutdown, unmapped after the ring is gone).
+//  * The loop's provided-buffer ring for multishot receives is owned here (created on first
+//    use, unregistered at shutdown); it is freed when this service is gone and the last
+//    stream_chunk holding one of its buffers is destroyed (chunks may outlive the loop).
 //  * Waiter nodes live in the awaiting frames (no allocation per wait).
 #pragma once
 
@@ -99,6 +100,8 @@ class net_service final : public loop_service {
 public:
     /// Buffers in the loop's ring for multishot receives, and their size. 256 x 64 KiB is
     /// 16 MiB of address space; pages are touched only as far as received data reaches.
+    /// stream_chunks hold buffers while users keep them; 1024 buffers (the reference echo
+    /// server's count) measured no faster for zero-copy streaming (benchmarks/README.md).
     static constexpr unsigned ring_buffers = 256;
     static constexpr unsigned ring_buffer_size = 64 * 1024;
     static constexpr std::uint16_t ring_group = 0x6f69;  // "oi": unlikely to clash
@@ -108,6 +111,7 @@ public:
         // After the ring is gone: owners still referenced by user handles must not call
         // into the loop any more.
         for (io_owner* o = owners_; o; o = o->owner_next) o->detach();
+        if (bufs_) bufs_->drop_owner();
     }
 
     [[nodiscard]] event_loop& loop() noexcept { return *loop_; }
@@ -129,9 +133,13 @@ public:
     [[nodiscard]] provided_buffer_ring* buffers() noexcept {
         if (!ring_tried_) {
             ring_tried_ = true;
-            if (bufs_.setup(loop_->ring(), ring_buffers, ring_buffer_size, ring_group) != 0) return nullptr;
+            bufs_ = provided_buffer_ring::create();
+            if (bufs_ && bufs_->setup(loop_->ring(), ring_buffers, ring_buffer_size, ring_group) != 0) {
+                bufs_->drop_owner();
+                bufs_ = nullptr;
+            }
         }
-        return bufs_.ready() ? &bufs_ : nullptr;
+        return bufs_ && bufs_->ready() ? bufs_ : nullptr;
     }
 
     /// True after shutdown(): no new operations may start.
@@ -150,7 +158,7 @@ public:
                 break;
             }
         }
-        bufs_.unregister(loop_->ring());
+        if (bufs_) bufs_->unregister(loop_->ring());
     }
 
 private:
@@ -162,7 +170,7 @@ private:
 
     event_loop* loop_;
     io_owner* owners_ = nullptr;
-    provided_buffer_ring bufs_;
+    provided_buffer_ring* bufs_ = nullptr;  // owner reference (drop_owner in the destructor)
     bool ring_tried_ = false;
     bool shutting_down_ = false;
 };

@@ -12,10 +12,22 @@
 //    span (read_into). The buffer is never reallocated while a recv writes into it.
 //  * A reader's task is woken only when there is something to report (data, EOF, error), so
 //    an awaiter never has to wait twice.
+//  * Zero copy (read_chunk): once a reader asked for chunks, received ring buffers are
+//    queued as they are (`rq_`, stream_chunks) instead of being copied into `rbuf_`, and
+//    handed out one by one. The received data is always `rbuf_` followed by `rq_`; a
+//    copying read (read, readline, read_into...) first appends `rq_` to `rbuf_` (flatten),
+//    and from then on receives by copy again, so the byte order never changes.
+//  * Ring dry: the kernel ends the multishot receive with -ENOBUFS. The stream then receives
+//    with one plain recv into `rbuf_` if a reader is waiting (progress even when the user
+//    holds every buffer), else waits on the ring for a buffer to come back. It never
+//    re-arms blindly (that would spin while buffers are held).
 //  * Sending: writes are copied into `wbuf_` (so the caller's memory is free at once, as
 //    asyncio's transport.write promises); one send is in flight at a time, from `wsend_`,
 //    and the two buffers swap when it completes. Their capacity is kept: no allocation per
-//    write in steady state.
+//    write in steady state. Written chunks queue in `wq_`, after the bytes of wsend_/wbuf_
+//    (a byte write while chunks are queued becomes a chunk of its own, so order holds);
+//    up to max_iov of them are sent by one sendmsg straight from their memory, and each is
+//    released (its ring buffer recycled) once the send covering its last byte completed.
 //  * Closing flushes what was written, cancels the receive, and closes the descriptor once
 //    no operation is in flight.
 #pragma once
@@ -25,9 +37,11 @@
 #include <coio/errors.hpp>
 #include <coio/loop.hpp>
 #include <coio/socket.hpp>
+#include <coio/stream_chunk.hpp>
 
 #include <liburing.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -52,6 +66,51 @@ struct stream_config {
 
 class stream_state;
 
+/// A FIFO of chunks without allocation in steady state (a vector and a head index).
+class chunk_fifo {
+public:
+    [[nodiscard]] bool empty() const noexcept { return head_ == v_.size(); }
+    [[nodiscard]] std::size_t size() const noexcept { return v_.size() - head_; }
+    [[nodiscard]] stream_chunk& operator[](std::size_t i) noexcept { return v_[head_ + i]; }
+    void push(stream_chunk c) {
+        if (head_ > 16 && head_ * 2 > v_.size()) {  // compact: amortized O(1), bounded memory
+            v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+        v_.push_back(std::move(c));
+    }
+    stream_chunk pop() noexcept {
+        stream_chunk c = std::move(v_[head_++]);
+        if (head_ == v_.size()) {
+            v_.clear();
+            head_ = 0;
+        }
+        return c;
+    }
+    /// Releases the chunks from index `keep` on.
+    void truncate(std::size_t keep) noexcept {
+        // Move them out first: releasing a buffer may re-arm another stream's receive, which
+        // must not find this vector half-destroyed.
+        std::vector<stream_chunk> dead;
+        for (std::size_t i = head_ + keep; i < v_.size(); ++i) {
+            try {
+                dead.push_back(std::move(v_[i]));
+            } catch (...) {
+                v_[i].reset();
+            }
+        }
+        v_.resize(head_ + keep);
+        if (head_ == v_.size()) {
+            v_.clear();
+            head_ = 0;
+        }
+    }
+
+private:
+    std::vector<stream_chunk> v_;
+    std::size_t head_ = 0;
+};
+
 /// A task waiting for readable data (one at a time per stream, as in asyncio).
 struct read_waiter : cancel_hook {
     stream_state* st = nullptr;
@@ -74,6 +133,8 @@ public:
         recv_op_.complete = &stream_state::on_recv;
         send_op_.self = this;
         send_op_.complete = &stream_state::on_send;
+        buf_waiter_.self = this;
+        buf_waiter_.on_buffer = &stream_state::on_buffer_back;
         svc_->add(this);
         if (sock_.is_open()) peer_text_ = describe_fd(sock_.fileno(), true);
         if (cfg_.multishot) {
@@ -85,6 +146,7 @@ public:
     stream_state(const stream_state&) = delete;
     stream_state& operator=(const stream_state&) = delete;
     ~stream_state() {
+        if (bufs_) bufs_->stop_waiting(&buf_waiter_);
         if (svc_) svc_->remove(this);
     }
 
@@ -104,7 +166,10 @@ public:
 
     // ================================ reading ==============================================
 
-    [[nodiscard]] std::size_t buffered() const noexcept { return rend_ - rbegin_; }
+    /// Bytes received and not read yet (rbuf_ and queued chunks).
+    [[nodiscard]] std::size_t buffered() const noexcept { return rbuffered() + rq_bytes_; }
+    /// Bytes in rbuf_ (what rview/take see; all of buffered() after prepare_copy_read()).
+    [[nodiscard]] std::size_t rbuffered() const noexcept { return rend_ - rbegin_; }
     [[nodiscard]] const std::byte* rdata() const noexcept { return rbuf_.data() + rbegin_; }
     [[nodiscard]] std::string_view rview() const noexcept {
         return {reinterpret_cast<const char*>(rbuf_.data() + rbegin_), buffered()};
@@ -118,6 +183,45 @@ public:
     }
     void check_loop() const {
         if (!loop_) throw invalid_state_error("coio: the event loop of this stream is closed");
+    }
+
+    /// A copying read starts: queued chunks are appended to rbuf_ (their buffers go back to
+    /// the ring) and later receives are copied into rbuf_ again.
+    /// Throws: std::bad_alloc.
+    void prepare_copy_read() {
+        chunked_ = false;
+        if (rq_.empty()) return;
+        while (!rq_.empty()) {
+            stream_chunk c = rq_.pop();
+            rq_bytes_ -= c.size();
+            append(c.data(), c.size());
+        }
+    }
+
+    /// A chunk read starts: later receives keep their ring buffers.
+    void prepare_chunk_read() noexcept { chunked_ = true; }
+
+    /// Takes the oldest received data as a chunk (rbuf_ first, then the queue); empty when
+    /// nothing is buffered. Throws: std::bad_alloc (only when rbuf_ must be copied).
+    stream_chunk next_chunk() {
+        stream_chunk c;
+        if (const std::size_t n = rbuffered()) {
+            if (recv_in_flight_into_buffer()) {
+                // The kernel writes behind the data: copy the data out, keep the buffer.
+                std::vector<std::byte> v(rdata(), rdata() + n);
+                c = stream_chunk::from_vector(std::move(v), 0, n);
+                rbegin_ += n;
+            } else {
+                // Nothing writes into rbuf_: hand the vector itself over (no copy).
+                c = stream_chunk::from_vector(std::exchange(rbuf_, {}), rbegin_, n);
+                rbegin_ = rend_ = 0;
+            }
+        } else if (!rq_.empty()) {
+            c = rq_.pop();
+            rq_bytes_ -= c.size();
+        }
+        maybe_resume_reading();
+        return c;
     }
 
     /// Removes `n` buffered bytes (they have been copied out).
@@ -152,7 +256,7 @@ public:
             // A reader that needs more than 2 x limit (readexactly of a large block) must not
             // stay paused: resume reading while someone waits, as asyncio's _wait_for_data does.
             paused_ = false;
-            arm_multishot();
+            start_receiving();
         } else if (!recv_in_flight_) {
             if (!w->target.empty()) {
                 // Zero copy: the kernel writes straight into the caller's span.
@@ -181,7 +285,9 @@ public:
 
     // ================================ writing ==============================================
 
-    [[nodiscard]] std::size_t write_buffer_size() const noexcept { return wbuf_.size() + (wsend_.size() - wsent_); }
+    [[nodiscard]] std::size_t write_buffer_size() const noexcept {
+        return wbuf_.size() + (wsend_.size() - wsent_) + wq_bytes_;
+    }
     [[nodiscard]] bool is_closing() const noexcept { return closing_; }
     [[nodiscard]] bool is_closed() const noexcept { return closed_; }
     [[nodiscard]] int write_error() const noexcept { return werr_; }
@@ -199,7 +305,11 @@ public:
         if (eof_requested_) throw invalid_state_error("coio: stream_writer: write() after write_eof()");
         check_loop();
         if (werr_ || data.empty()) return;  // connection lost: drain() reports it, as in asyncio
-        if (!send_in_flight_) {
+        if (!wq_.empty()) {
+            // Chunks are queued: these bytes go after them, as a chunk of their own.
+            wq_.push(stream_chunk::from_vector(std::vector<std::byte>(data.begin(), data.end()), 0, data.size()));
+            wq_bytes_ += data.size();
+        } else if (!send_in_flight_) {
             // Idle: send from wsend_ right away (in this loop iteration's submission).
             wsend_.assign(data.begin(), data.end());
             wsent_ = 0;
@@ -208,6 +318,18 @@ public:
             wbuf_.insert(wbuf_.end(), data.begin(), data.end());
         }
     }
+    /// write(chunk): queues the chunk itself; it is sent from its own memory and released
+    /// when sent (or when the connection fails or is aborted). Throws: as write(bytes).
+    void write(stream_chunk c) {
+        if (closing_) throw invalid_state_error("coio: stream_writer: write() after close()");
+        if (eof_requested_) throw invalid_state_error("coio: stream_writer: write() after write_eof()");
+        check_loop();
+        if (werr_ || c.empty()) return;  // connection lost: drain() reports it, as in asyncio
+        wq_bytes_ += c.size();
+        wq_.push(std::move(c));
+        if (!send_in_flight_) start_send();
+    }
+
     /// True when a writer must wait in drain().
     [[nodiscard]] bool must_drain() const noexcept { return !werr_ && write_buffer_size() > cfg_.high_water && !closed_; }
     [[nodiscard]] net_waiter_list& drain_waiters() noexcept { return drain_waiters_; }
@@ -224,6 +346,7 @@ public:
     void close() noexcept {
         if (closing_) return;
         closing_ = true;
+        if (bufs_) bufs_->stop_waiting(&buf_waiter_);
         cancel_recv();
         if (werr_ || !loop_) drop_write_buffers();
         maybe_finish_close();
@@ -238,6 +361,7 @@ public:
     // ---- io_owner ----
     void abort() noexcept override {
         closing_ = true;
+        if (bufs_) bufs_->stop_waiting(&buf_waiter_);
         drop_write_buffers();
         cancel_recv();
         if (send_in_flight_ && !send_cancel_sent_) {
@@ -248,6 +372,7 @@ public:
     }
     void detach() noexcept override {
         // The loop and its ring are gone (every operation was drained by shutdown()).
+        if (bufs_) bufs_->stop_waiting(&buf_waiter_);
         svc_ = nullptr;
         loop_ = nullptr;
         bufs_ = nullptr;
@@ -260,9 +385,14 @@ private:
     struct state_op : op_base {
         stream_state* self = nullptr;
     };
+    struct state_buffer_waiter : buffer_waiter {
+        stream_state* self = nullptr;
+    };
+    /// Chunks gathered into one sendmsg (as the reference liburing echo server does).
+    static constexpr unsigned max_iov = 64;
 
     [[nodiscard]] bool recv_in_flight_into_buffer() const noexcept {
-        return recv_in_flight_ && !cfg_.multishot && !(reader_ && reader_->direct);
+        return recv_in_flight_ && recv_plain_ && !(reader_ && reader_->direct);
     }
 
     void submit_cancel(op_base* op) noexcept {
@@ -294,19 +424,55 @@ private:
         io_uring_prep_recv(sqe, sock_.fileno(), p, n, 0);
         io_uring_sqe_set_data(sqe, static_cast<op_base*>(&recv_op_));
         recv_in_flight_ = true;
+        recv_plain_ = true;
         recv_cancel_sent_ = false;
         ++ops_in_flight;
         add_ref();
     }
 
+    /// Multishot configuration: receives again (multishot while the ring has buffers, see
+    /// the contract at the top for a dry ring).
+    void start_receiving() {
+        if (!can_receive()) return;
+        if (bufs_ && bufs_->available() > 0) arm_multishot();
+        else receive_without_buffers();
+    }
+    [[nodiscard]] bool can_receive() const noexcept {
+        return !recv_in_flight_ && !eof_ && !closing_ && !paused_ && loop_ && !svc_->shutting_down();
+    }
+    /// The ring is dry: a waiting reader gets one plain recv into rbuf_; otherwise wait until
+    /// a buffer comes back (on_buffer_back).
+    void receive_without_buffers() {
+        if (!can_receive()) return;
+        if (reader_) {
+            if (bufs_) bufs_->stop_waiting(&buf_waiter_);
+            reserve_tail();
+            start_recv(rbuf_.data() + rend_, rbuf_.size() - rend_);
+        } else if (bufs_) {
+            bufs_->wait_for_buffer(&buf_waiter_);
+        }
+    }
+    static bool on_buffer_back(buffer_waiter* bw) noexcept {
+        stream_state* self = static_cast<state_buffer_waiter*>(bw)->self;
+        if (!self->can_receive()) return false;
+        try {
+            self->arm_multishot();
+        } catch (...) {
+            return false;  // get_sqe failed (ring broken): let the next waiter try
+        }
+        return true;
+    }
+
     void arm_multishot() {
-        if (recv_in_flight_ || eof_ || closing_ || paused_ || !loop_ || svc_->shutting_down()) return;
+        if (!can_receive()) return;
+        bufs_->stop_waiting(&buf_waiter_);
         io_uring_sqe* sqe = loop_->get_sqe();
         io_uring_prep_recv_multishot(sqe, sock_.fileno(), nullptr, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = bufs_->group();
         io_uring_sqe_set_data(sqe, static_cast<op_base*>(&recv_op_));
         recv_in_flight_ = true;
+        recv_plain_ = false;
         recv_cancel_sent_ = false;
         ++ops_in_flight;
         add_ref();
@@ -323,14 +489,15 @@ private:
         if (paused_ && buffered() <= cfg_.limit) {
             paused_ = false;
             try {
-                arm_multishot();
+                start_receiving();
             } catch (...) {
                 // get_sqe failed (ring broken): reading stops; the next read reports nothing new.
             }
         }
     }
 
-    /// Appends received bytes to the buffer (multishot mode; nothing writes into rbuf_ then).
+    /// Appends received bytes to the buffer (multishot mode, never while a plain recv writes
+    /// into rbuf_: the two are never in flight together).
     void append(const std::byte* p, std::size_t n) {
         if (rbuf_.size() - rend_ < n) {
             if (rbegin_ > 0) {
@@ -355,8 +522,8 @@ private:
 
     static void on_recv(op_base* op, int res, unsigned flags) noexcept {
         auto* self = static_cast<state_op*>(op)->self;
-        if (self->cfg_.multishot) self->on_recv_multishot(res, flags);
-        else self->on_recv_plain(res);
+        if (self->recv_plain_) self->on_recv_plain(res);
+        else self->on_recv_multishot(res, flags);
     }
 
     void on_recv_plain(int res) noexcept {
@@ -377,16 +544,37 @@ private:
             else if (!(res == -ECANCELED && recv_cancel_sent_)) { rerr_ = -res; eof_ = true; }
             if (closing_) eof_ = true;
             wake_reader_if_ready();
+            if (cfg_.multishot && !eof_) {
+                // A dry-ring fallback recv completed: back to the ring if it has buffers, else
+                // wait for one (the reader was just woken: no speculative second recv).
+                try {
+                    start_receiving();
+                } catch (...) {
+                    rerr_ = EIO;
+                    eof_ = true;
+                    wake_reader_if_ready();
+                }
+            }
         }
         if (closing_) maybe_finish_close();
         release();
     }
 
     void on_recv_multishot(int res, unsigned flags) noexcept {
-        if (flags & IORING_CQE_F_BUFFER) {
+        if ((flags & IORING_CQE_F_BUFFER) && bufs_) {
             const unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-            if (res > 0 && bufs_) {
-                const std::byte* p = bufs_->data(bid);
+            if (res > 0) nobufs_retried_ = false;
+            if (res > 0 && chunked_) {
+                // Zero copy: the buffer itself is queued (and handed out by read_chunk).
+                try {
+                    rq_.push(stream_chunk::from_ring(*bufs_, bid, static_cast<std::size_t>(res)));
+                    rq_bytes_ += static_cast<std::size_t>(res);
+                } catch (...) {  // the chunk (pushed or not) owns the buffer: nothing leaks
+                    rerr_ = ENOMEM;
+                    eof_ = true;
+                }
+            } else if (res > 0) {
+                const std::byte* p = bufs_->take(bid);
                 std::size_t n = static_cast<std::size_t>(res);
                 read_waiter* w = reader_;
                 if (w && !w->target.empty() && buffered() == 0 && !w->delivered) {
@@ -405,8 +593,11 @@ private:
                         eof_ = true;
                     }
                 }
+                bufs_->give_back(bid);
+            } else {
+                bufs_->take(bid);  // defensive: a buffer on an empty or failed receive
+                bufs_->give_back(bid);
             }
-            if (bufs_) bufs_->recycle(bid);
         }
         const bool more = (flags & IORING_CQE_F_MORE) != 0;
         if (!more) {
@@ -427,7 +618,16 @@ private:
         }
         if (!more && !eof_ && !closing_) {
             try {
-                arm_multishot();  // ENOBUFS, or the kernel ended the multishot: keep going
+                if (res != -ENOBUFS) {
+                    start_receiving();  // the kernel ended the multishot (CQ pressure): keep going
+                } else if (bufs_ && bufs_->available() > 0 && !nobufs_retried_) {
+                    // Buffers came back after the kernel found the ring empty: retry once. A
+                    // second -ENOBUFS without data in between waits instead (never spins).
+                    nobufs_retried_ = true;
+                    arm_multishot();
+                } else {
+                    receive_without_buffers();
+                }
             } catch (...) {
                 rerr_ = EIO;
                 eof_ = true;
@@ -441,12 +641,37 @@ private:
     }
 
     // ---- send ----
+    /// Sends what is queued next: the rest of wsend_, else wbuf_ (swapped in), else up to
+    /// max_iov chunks. Precondition: no send in flight, something queued.
     void start_send() {
+        if (wsent_ >= wsend_.size() && !wbuf_.empty()) {
+            wsend_.clear();
+            wsent_ = 0;
+            std::swap(wsend_, wbuf_);
+        }
         io_uring_sqe* sqe = loop_->get_sqe();
         // MSG_WAITALL: the kernel itself retries short sends on a stream socket.
         // MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
-        io_uring_prep_send(sqe, sock_.fileno(), wsend_.data() + wsent_, wsend_.size() - wsent_,
-                           MSG_NOSIGNAL | MSG_WAITALL);
+        constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
+        send_chunks_ = 0;
+        if (wsent_ < wsend_.size()) {
+            io_uring_prep_send(sqe, sock_.fileno(), wsend_.data() + wsent_, wsend_.size() - wsent_, flags);
+        } else if (wq_.size() == 1) {
+            send_chunks_ = 1;  // one chunk (the echo case): a plain send, no msghdr
+            io_uring_prep_send(sqe, sock_.fileno(), wq_[0].data(), wq_[0].size(), flags);
+        } else {
+            // The iovecs and msghdr live in the state: the kernel may read them after this
+            // submission (io_uring copies msghdr only when the op starts).
+            send_chunks_ = static_cast<unsigned>(std::min<std::size_t>(wq_.size(), max_iov));
+            for (unsigned i = 0; i < send_chunks_; ++i) {
+                iov_[i].iov_base = const_cast<std::byte*>(wq_[i].data());
+                iov_[i].iov_len = wq_[i].size();
+            }
+            std::memset(&msg_, 0, sizeof msg_);
+            msg_.msg_iov = iov_;
+            msg_.msg_iovlen = send_chunks_;
+            io_uring_prep_sendmsg(sqe, sock_.fileno(), &msg_, flags);
+        }
         io_uring_sqe_set_data(sqe, static_cast<op_base*>(&send_op_));
         send_in_flight_ = true;
         send_cancel_sent_ = false;
@@ -465,20 +690,34 @@ private:
         if (res < 0) {
             werr_ = res == -ECANCELED ? ECONNABORTED : -res;
             drop_write_buffers();
-        } else {
+        } else if (send_chunks_ == 0) {
             wsent_ += static_cast<std::size_t>(res);
             if (wsent_ >= wsend_.size()) {
                 wsend_.clear();
                 wsent_ = 0;
-                if (!wbuf_.empty()) std::swap(wsend_, wbuf_);
             }
-            if (wsent_ < wsend_.size() && loop_ && !send_cancel_sent_) {
-                try {
-                    start_send();
-                } catch (...) {
-                    werr_ = EIO;
-                    drop_write_buffers();
+        } else {
+            // Release every chunk whose last byte has been sent (its ring buffer goes back).
+            auto sent = static_cast<std::size_t>(res);
+            while (sent > 0 && !wq_.empty()) {
+                const std::size_t n = wq_[0].size();
+                if (sent < n) {
+                    wq_[0].remove_prefix(sent);
+                    wq_bytes_ -= sent;
+                    break;
                 }
+                sent -= n;
+                wq_bytes_ -= n;
+                wq_.pop();  // the popped chunk is destroyed here
+            }
+        }
+        send_chunks_ = 0;
+        if (!werr_ && write_buffer_size() > 0 && loop_ && !send_cancel_sent_) {
+            try {
+                start_send();
+            } catch (...) {
+                werr_ = EIO;
+                drop_write_buffers();
             }
         }
         if (werr_ || write_buffer_size() <= cfg_.low_water) drain_waiters_.wake_all();
@@ -487,12 +726,17 @@ private:
         release();
     }
 
+    /// Forgets what is queued for sending, except memory a send in flight still reads.
     void drop_write_buffers() noexcept {
         wbuf_.clear();
         if (!send_in_flight_) {
             wsend_.clear();
             wsent_ = 0;
         }
+        const std::size_t keep = send_in_flight_ ? send_chunks_ : 0;
+        wq_.truncate(keep);
+        wq_bytes_ = 0;
+        for (std::size_t i = 0; i < keep; ++i) wq_bytes_ += wq_[i].size();
     }
 
     void maybe_shutdown_write() noexcept {
@@ -534,17 +778,28 @@ private:
     std::size_t rbegin_ = 0;
     std::size_t rend_ = 0;
     read_waiter* reader_ = nullptr;
+    chunk_fifo rq_;               // received ring buffers not read yet (after rbuf_)
+    std::size_t rq_bytes_ = 0;
+    state_buffer_waiter buf_waiter_;  // queued on the ring while it is dry
     state_op recv_op_;
     int rerr_ = 0;
     bool eof_ = false;
     bool recv_in_flight_ = false;
     bool recv_cancel_sent_ = false;
+    bool recv_plain_ = false;      // the recv in flight is a one-shot recv (plain mode or dry ring)
+    bool chunked_ = false;         // the last read was read_chunk: keep ring buffers as chunks
+    bool nobufs_retried_ = false;  // re-armed once after -ENOBUFS, no data since
     bool paused_ = false;
 
     // write side
     std::vector<std::byte> wbuf_;   // written while a send is in flight
     std::vector<std::byte> wsend_;  // being sent
     std::size_t wsent_ = 0;
+    chunk_fifo wq_;               // chunks written, sent after wsend_ and wbuf_
+    std::size_t wq_bytes_ = 0;    // their unsent bytes
+    unsigned send_chunks_ = 0;    // chunks covered by the send in flight (0: from wsend_)
+    iovec iov_[max_iov];
+    msghdr msg_{};
     state_op send_op_;
     int werr_ = 0;
     bool send_in_flight_ = false;

@@ -1,0 +1,490 @@
+// Tests of coio/stream_chunk.hpp: zero-copy receive (stream_reader::read_chunk) and send
+// (stream_writer::write(stream_chunk)), in both receive modes, over real loopback sockets.
+#include <coio/stream_chunk.hpp>
+#include "support/catch.hpp"
+#include "support/co_check.hpp"
+
+#include <coio/run.hpp>
+#include <coio/server.hpp>
+#include <coio/sleep.hpp>
+#include <coio/socket.hpp>
+#include <coio/streams.hpp>
+#include <coio/task.hpp>
+#include <coio/timeout.hpp>
+
+#include <sys/resource.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <system_error>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class F>
+void run_test(F body) {
+    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
+}
+
+struct conn {
+    coio::stream_reader reader;
+    coio::stream_writer writer;
+    coio::socket peer;
+};
+
+coio::coro<conn> connect_pair(coio::stream_options opts) {
+    coio::socket l(AF_INET, SOCK_STREAM);
+    l.bind(coio::endpoint("127.0.0.1", 0));
+    l.listen();
+    auto acc = coio::create_task([](coio::socket& l) -> coio::coro<coio::accepted_connection> { co_return co_await l.accept(); }(l));
+    auto [r, w] = co_await coio::open_connection("127.0.0.1", l.local_address().port(), opts);
+    auto a = co_await acc;
+    co_return conn{std::move(r), std::move(w), std::move(a.socket)};
+}
+
+coio::coro<std::string> recv_exactly(coio::socket& s, std::size_t n) {
+    std::string out;
+    while (out.size() < n) {
+        std::string part = co_await s.recv(std::min<std::size_t>(n - out.size(), 1 << 20));
+        if (part.empty()) break;
+        out += part;
+    }
+    co_return out;
+}
+
+// Position-dependent bytes, with a newline now and then for readline.
+std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = i % 97 == 96 ? '\n' : static_cast<char>('a' + (i * 7 + i / 251) % 26);
+    return s;
+}
+
+// CPU time (user + sys) of this thread.
+std::chrono::microseconds thread_cpu() {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return std::chrono::seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+std::vector<bool> modes() { return {true, false}; }
+
+constexpr std::size_t ring_bytes = coio::detail::net_service::ring_buffers * coio::detail::net_service::ring_buffer_size;
+
+}  // namespace
+
+TEST_CASE("stream_chunk: empty by default - move - remove_prefix - reset") {
+    coio::stream_chunk a;
+    CHECK(a.empty());
+    CHECK(a.size() == 0);
+    CHECK(a.bytes().empty());
+    auto b = coio::stream_chunk::from_vector(std::vector<std::byte>{std::byte{'x'}, std::byte{'y'}, std::byte{'z'}}, 1, 2);
+    CHECK(b.view() == "yz");
+    a = std::move(b);
+    CHECK(b.empty());  // NOLINT(bugprone-use-after-move): moved-from chunks are empty by contract
+    CHECK(a.view() == "yz");
+    coio::stream_chunk c(std::move(a));
+    c.remove_prefix(1);
+    CHECK(c.view() == "z");
+    CHECK(c.size() == 1);
+    c.reset();
+    CHECK(c.empty());
+}
+
+TEST_CASE("stream_chunk: echo round trip through read_chunk and write(chunk) - 8 MiB byte-exact") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            const std::string data = pattern(8 << 20);
+            auto echo = coio::create_task([](coio::stream_reader& r, coio::stream_writer& w) -> coio::coro<std::size_t> {
+                std::size_t chunks = 0;
+                for (;;) {
+                    coio::stream_chunk chunk = co_await r.read_chunk();
+                    if (chunk.empty()) break;
+                    ++chunks;
+                    w.write(std::move(chunk));
+                    co_await w.drain();
+                }
+                w.write_eof();
+                co_return chunks;
+            }(c.reader, c.writer));
+            auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+                co_await s.sendall(d);
+                co_await s.shutdown(SHUT_WR);
+            }(c.peer, data));
+            std::string back = co_await recv_exactly(c.peer, data.size() + 1);  // +1: then EOF
+            co_await sender;
+            const std::size_t chunks = co_await echo;
+            CHECK(chunks > 1);
+            CHECK(back.size() == data.size());
+            CHECK(back == data);
+        });
+    }
+}
+
+TEST_CASE("stream_chunk: read and readline interleaved with read_chunk keep the byte order") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.limit = 1 << 20, .multishot_recv = ms});
+            const std::string data = pattern(3 << 20);
+            auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+                co_await s.sendall(d);
+                co_await s.shutdown(SHUT_WR);
+            }(c.peer, data));
+            std::string got;
+            std::array<std::byte, 1000> buf{};
+            for (int step = 0; step < 1'000'000; ++step) {
+                std::string part;
+                switch (step % 5) {
+                case 0: part = co_await c.reader.readline(); break;
+                case 1: {
+                    coio::stream_chunk ch = co_await c.reader.read_chunk();
+                    part = std::string(ch.view());
+                    break;
+                }
+                case 2: part = co_await c.reader.read(777); break;
+                case 3: {
+                    const std::size_t n = co_await c.reader.read_into(buf);
+                    part.assign(reinterpret_cast<const char*>(buf.data()), n);
+                    break;
+                }
+                default: {
+                    // two chunks in a row: the second comes from the queue of ring buffers
+                    coio::stream_chunk a = co_await c.reader.read_chunk();
+                    coio::stream_chunk b = co_await c.reader.read_chunk();
+                    part = std::string(a.view()) + std::string(b.view());
+                    break;
+                }
+                }
+                if (part.empty()) break;
+                got += part;
+            }
+            co_await sender;
+            CHECK(c.reader.at_eof());
+            CHECK(got.size() == data.size());
+            CHECK(got == data);
+        });
+    }
+}
+
+TEST_CASE("stream_chunk: bytes buffered by readline come out first as a chunk of their own") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            co_await c.peer.sendall("head\nbody-1");
+            { auto line = co_await c.reader.readline(); CHECK(line == "head\n"); }
+            coio::stream_chunk first = co_await c.reader.read_chunk();
+            CHECK(first.view() == "body-1");
+            co_await c.peer.sendall("body-2");
+            coio::stream_chunk second = co_await c.reader.read_chunk();
+            CHECK(second.view() == "body-2");
+            CHECK(c.reader.buffered() == 0);
+        });
+    }
+}
+
+TEST_CASE("stream_chunk: holding chunks until the ring is dry - no spin - no lost bytes") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.multishot_recv = true});
+        auto idle = co_await connect_pair({.multishot_recv = true});  // its receive is armed
+        const std::string data = pattern(ring_bytes + (8 << 20));  // more than the ring holds
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+            co_await s.sendall(d);
+            co_await s.shutdown(SHUT_WR);
+        }(c.peer, data));
+
+        // Read and hold more than the whole ring: once every ring buffer is held, a waiting
+        // reader still makes progress (plain recv into the stream's own buffer).
+        std::vector<coio::stream_chunk> held;
+        std::size_t held_bytes = 0;
+        for (int i = 0; i < 1'000'000 && held_bytes < ring_bytes + (4 << 20); ++i) {
+            coio::stream_chunk ch = co_await c.reader.read_chunk();
+            REQUIRE_FALSE(ch.empty());
+            held_bytes += ch.size();
+            held.push_back(std::move(ch));
+        }
+        CHECK(held_bytes >= ring_bytes + (4 << 20));
+
+        // Nobody reads now and the ring is dry. Data for the idle connection makes the
+        // kernel end its multishot receive with -ENOBUFS: both streams must wait for a
+        // buffer, not spin re-arming (which would burn this thread's CPU for the sleep).
+        co_await idle.peer.sendall("ping");
+        const std::size_t buffered_before = c.reader.buffered();
+        const auto cpu0 = thread_cpu();
+        co_await coio::sleep(200ms);
+        const auto cpu = thread_cpu() - cpu0;
+        CHECK(cpu < 100ms);
+        CHECK(c.reader.buffered() <= buffered_before + 2 * 65536);
+        CHECK(idle.reader.buffered() == 0);
+
+        // Release the chunks (in order: verify them first): receiving resumes.
+        std::string got;
+        got.reserve(data.size());
+        for (auto& ch : held) got.append(ch.view());
+        held.clear();
+        for (int i = 0; i < 1'000'000; ++i) {
+            coio::stream_chunk ch = co_await c.reader.read_chunk();
+            if (ch.empty()) break;
+            got.append(ch.view());
+        }
+        co_await sender;
+        CHECK(got.size() == data.size());
+        CHECK(got == data);
+        // The idle stream got a buffer back and its bytes.
+        coio::stream_chunk ping = co_await idle.reader.read_chunk();
+        CHECK(ping.view() == "ping");
+    });
+}
+
+TEST_CASE("stream_chunk: a dry ring does not stall another connection's reader") {
+    run_test([]() -> coio::coro<void> {
+        auto hog = co_await connect_pair({.multishot_recv = true});
+        auto other = co_await connect_pair({.multishot_recv = true});
+        const std::string data = pattern(ring_bytes + (2 << 20));
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+            co_await s.sendall(d);
+        }(hog.peer, data));
+        std::vector<coio::stream_chunk> held;
+        std::size_t held_bytes = 0;
+        for (int i = 0; i < 1'000'000 && held_bytes < data.size(); ++i) {
+            coio::stream_chunk ch = co_await hog.reader.read_chunk();
+            held_bytes += ch.size();
+            held.push_back(std::move(ch));
+        }
+        // Every ring buffer may be held now; the other connection still receives.
+        co_await other.peer.sendall("still here\n");
+        {
+            auto line = co_await coio::wait_for(other.reader.readline(), 5s);
+            CHECK(line == "still here\n");
+        }
+        co_await other.peer.sendall("chunk too");
+        {
+            coio::stream_chunk ch = co_await coio::wait_for(other.reader.read_chunk(), 5s);
+            CHECK(ch.view() == "chunk too");
+        }
+        co_await sender;
+    });
+}
+
+TEST_CASE("stream_chunk: chunks outlive their stream, server and event loop") {
+    std::vector<coio::stream_chunk> kept;
+    const std::string data = pattern(1 << 20);
+    coio::run([](std::vector<coio::stream_chunk>& kept, const std::string& data) -> coio::coro<void> {
+        std::size_t kept_bytes = 0;
+        auto srv = co_await coio::start_server(
+            [&kept, &kept_bytes](coio::stream_reader r, coio::stream_writer w) -> coio::coro<void> {
+                std::string line = co_await r.readline();  // leaves bytes in the stream's buffer
+                w.write(line);
+                for (;;) {
+                    coio::stream_chunk ch = co_await r.read_chunk();
+                    if (ch.empty()) break;
+                    if (line == "keep\n") {
+                        kept_bytes += ch.size();
+                        kept.push_back(std::move(ch));
+                    } else {
+                        w.write(std::move(ch));  // to a client that never reads: stays queued
+                    }
+                }
+            },
+            "127.0.0.1", 0);
+        const std::uint16_t port = srv.sockets().front().local_address().port();
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port);
+        w.write("keep\n");
+        w.write(data);
+        w.write_eof();
+        { auto line = co_await r.readline(); CHECK(line == "keep\n"); }
+        auto [r2, w2] = co_await coio::open_connection("127.0.0.1", port);
+        w2.write("echo\n");
+        w2.write(data);
+        for (int i = 0; i < 2000 && kept_bytes < data.size(); ++i) co_await coio::sleep(1ms);
+        CHECK(kept_bytes == data.size());
+        srv.close();  // cancels the echo handler; loop.close() aborts its queued sends
+        co_await srv.wait_closed();
+    }(kept, data));
+    // The loop, its ring registration and every stream are gone; the chunks still read.
+    std::string got;
+    for (auto& ch : kept) got.append(ch.view());
+    CHECK(got == data);
+    kept.clear();  // frees the last buffers (and with them the ring's memory): ASan checks
+}
+
+TEST_CASE("stream_chunk: cancelling a task waiting in read_chunk loses no bytes") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            auto blocked = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> {
+                coio::stream_chunk ch = co_await r.read_chunk();
+                co_return std::string(ch.view());
+            }(c.reader));
+            co_await coio::sleep(10ms);
+            blocked.cancel();
+            CHECK_THROWS_AS(co_await blocked, coio::cancelled_error);
+            co_await c.peer.sendall("after");
+            coio::stream_chunk ch = co_await c.reader.read_chunk();
+            CHECK(ch.view() == "after");
+
+            // Data and cancellation in the same iteration: the bytes come out exactly once,
+            // from the cancelled read or from the next one.
+            auto racing = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> {
+                coio::stream_chunk ch = co_await r.read_chunk();
+                co_return std::string(ch.view());
+            }(c.reader));
+            co_await coio::sleep(10ms);
+            co_await c.peer.sendall("race");
+            co_await coio::sleep(5ms);
+            racing.cancel();
+            std::string got;
+            try {
+                got = co_await racing;
+            } catch (const coio::cancelled_error&) {
+            }
+            co_await c.peer.sendall("!");
+            co_await c.peer.shutdown(SHUT_WR);
+            for (int i = 0; i < 100; ++i) {
+                coio::stream_chunk more = co_await c.reader.read_chunk();
+                if (more.empty()) break;
+                got.append(more.view());
+            }
+            CHECK(got == "race!");
+        });
+    }
+}
+
+TEST_CASE("stream_chunk: EOF gives an empty chunk - a reset gives connection_reset after the data") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            co_await c.peer.sendall("last");
+            co_await c.peer.shutdown(SHUT_WR);
+            std::string got;
+            for (int i = 0; i < 10; ++i) {
+                coio::stream_chunk ch = co_await c.reader.read_chunk();
+                if (ch.empty()) break;
+                got.append(ch.view());
+            }
+            CHECK(got == "last");
+            CHECK(c.reader.at_eof());
+            coio::stream_chunk again = co_await c.reader.read_chunk();
+            CHECK(again.empty());
+
+            auto d = co_await connect_pair({.multishot_recv = ms});
+            co_await d.peer.sendall("data");
+            co_await coio::sleep(10ms);
+            linger lg{1, 0};
+            d.peer.setsockopt(SOL_SOCKET, SO_LINGER, lg);
+            d.peer = coio::socket();  // close with RST
+            coio::stream_chunk first = co_await d.reader.read_chunk();
+            CHECK(first.view() == "data");
+            try {
+                coio::stream_chunk none = co_await d.reader.read_chunk();
+                FAIL("read_chunk returned " << none.size() << " bytes");
+            } catch (const std::system_error& e) {
+                CHECK(e.code() == std::errc::connection_reset);
+            }
+        });
+    }
+}
+
+TEST_CASE("stream_chunk: write(chunk) keeps order with write(bytes) - drain counts chunks") {
+    run_test([]() -> coio::coro<void> {
+        auto src = co_await connect_pair({.multishot_recv = true});
+        auto dst = co_await connect_pair({.write_high_water = 1 << 16});
+        // Small kernel buffers, so the writer's own buffer fills after a few chunks.
+        const int small = 1 << 16;
+        ::setsockopt(dst.writer.socket().fileno(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        dst.peer.setsockopt(SOL_SOCKET, SO_RCVBUF, 1 << 16);
+        co_await src.peer.sendall("BCD");
+        coio::stream_chunk bcd = co_await src.reader.read_chunk();
+        co_await src.peer.sendall("FG");
+        coio::stream_chunk fg = co_await src.reader.read_chunk();
+        REQUIRE(bcd.view() == "BCD");
+        REQUIRE(fg.view() == "FG");
+        dst.writer.write("A");
+        dst.writer.write(std::move(bcd));
+        dst.writer.write("E");
+        dst.writer.write(std::move(fg));
+        dst.writer.write("H");
+        dst.writer.write(coio::stream_chunk());  // empty: ignored
+        co_await dst.writer.drain();
+        { auto got = co_await recv_exactly(dst.peer, 8); CHECK(got == "ABCDEFGH"); }
+
+        // Chunks count for flow control: the peer reads nothing, so drain must block.
+        const std::string big = pattern(4 << 20);
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> { co_await s.sendall(d); }(src.peer, big));
+        std::size_t queued = 0;
+        bool blocked = false;
+        for (int i = 0; i < 100000 && !blocked && queued < big.size(); ++i) {
+            coio::stream_chunk ch = co_await src.reader.read_chunk();
+            queued += ch.size();
+            dst.writer.write(std::move(ch));
+            auto d = coio::create_task([](coio::stream_writer& w) -> coio::coro<void> { co_await w.drain(); }(dst.writer));
+            co_await coio::sleep(1ms);
+            if (!d.done()) {
+                blocked = true;
+                CHECK(dst.writer.write_buffer_size() > (1u << 16));
+                auto r = coio::create_task(recv_exactly(dst.peer, queued));
+                co_await d;
+                CHECK(dst.writer.write_buffer_size() <= (1u << 14));
+                std::string got = co_await r;
+                CHECK(got == big.substr(0, queued));
+            } else {
+                co_await d;
+            }
+        }
+        CHECK(blocked);
+        sender.cancel();
+        try {
+            co_await sender;
+        } catch (const coio::cancelled_error&) {
+        }
+    });
+}
+
+TEST_CASE("stream_chunk: write(chunk) to a peer that reset fails in drain like write()") {
+    run_test([]() -> coio::coro<void> {
+        auto src = co_await connect_pair({.multishot_recv = true});
+        auto by_bytes = co_await connect_pair({});
+        auto by_chunk = co_await connect_pair({});
+        for (auto* c : {&by_bytes, &by_chunk}) {
+            linger lg{1, 0};
+            c->peer.setsockopt(SOL_SOCKET, SO_LINGER, lg);
+            c->peer = coio::socket();  // RST
+        }
+        co_await coio::sleep(10ms);
+        const std::string block(1 << 16, 'z');
+        std::error_code bytes_error, chunk_error;
+        for (int i = 0; i < 100 && !bytes_error; ++i) {
+            try {
+                by_bytes.writer.write(block);
+                co_await by_bytes.writer.drain();
+            } catch (const std::system_error& e) {
+                bytes_error = e.code();
+            }
+        }
+        for (int i = 0; i < 100 && !chunk_error; ++i) {
+            co_await src.peer.sendall(block);
+            coio::stream_chunk ch = co_await src.reader.read_chunk();
+            try {
+                by_chunk.writer.write(std::move(ch));
+                co_await by_chunk.writer.drain();
+            } catch (const std::system_error& e) {
+                chunk_error = e.code();
+            }
+        }
+        CHECK(bytes_error);
+        CHECK(chunk_error);
+        CHECK((chunk_error == std::errc::connection_reset || chunk_error == std::errc::broken_pipe));
+        CHECK(chunk_error.category() == bytes_error.category());
+        by_chunk.writer.close();
+        CHECK_THROWS_AS(by_chunk.writer.write(coio::stream_chunk()), coio::invalid_state_error);
+    });
+}

@@ -77,13 +77,15 @@ TEST_CASE("to_thread: 10000 calls") {
 }
 
 TEST_CASE("to_thread: cancelling the awaiting task does not kill the thread - result dropped") {
+    std::atomic<bool> started{false};
     std::atomic<bool> finished{false};
     coio::run([&]() -> coio::coro<void> {
         std::promise<void> gate;
         auto gate_f = gate.get_future().share();
         // Named, not a temporary inside the co_await expression: g++ 12 destroys temporaries
         // of a co_await full-expression twice when the await throws (here: cancelled_error).
-        auto blocking = [gate_f, &finished] {
+        auto blocking = [gate_f, &started, &finished] {
+            started = true;
             gate_f.wait();
             finished = true;
             return std::string(1000, 'x');  // dropped on arrival
@@ -91,7 +93,11 @@ TEST_CASE("to_thread: cancelling the awaiting task does not kill the thread - re
         auto t = coio::create_task(owned([&]() -> coio::coro<std::string> {
             co_return co_await coio::to_thread(blocking);
         }));
-        co_await coio::sleep(2ms);
+        // Cancel only once the call runs: a call still queued is withdrawn instead (and would
+        // never set `finished`). On a loaded machine the worker may take a while to start.
+        const auto give_up = coio::clock::now() + 10s;
+        while (!started && coio::clock::now() < give_up) co_await coio::sleep(1ms);
+        REQUIRE(started);
         t.cancel();
         CHECK_THROWS_AS(co_await t, coio::cancelled_error);  // returns at once
         CHECK_FALSE(finished);

@@ -219,7 +219,6 @@ struct cancel_hook {
 struct timer_node {
     static constexpr std::size_t not_queued = std::numeric_limits<std::size_t>::max();
     clock::time_point deadline{};
-    std::uint64_t seq = 0;                   // FIFO among equal deadlines
     std::size_t heap_index = not_queued;     // position in the heap: O(log n) removal
     void (*on_expire)(timer_node*) noexcept = nullptr;
 
@@ -234,9 +233,8 @@ struct timer_node {
 class timer_heap {
 public:
     void push(timer_node* n) {
-        n->seq = next_seq_++;
         n->heap_index = heap_.size();
-        heap_.push_back(entry{n->deadline, n->seq, n});
+        heap_.push_back(entry{n->deadline, next_seq_++, n});  // the order lives in the heap only
         sift_up(n->heap_index);
     }
     void remove(timer_node* n) noexcept {

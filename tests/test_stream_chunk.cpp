@@ -14,6 +14,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -26,8 +27,8 @@ using namespace std::chrono_literals;
 namespace {
 
 template <class F>
-void run_test(F body) {
-    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
+void run_test(F body, coio::run_options options = {}) {
+    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)), options);
 }
 
 struct conn {
@@ -73,7 +74,7 @@ std::chrono::microseconds thread_cpu() {
 
 std::vector<bool> modes() { return {true, false}; }
 
-constexpr std::size_t ring_bytes = coio::detail::net_service::ring_buffers * coio::detail::net_service::ring_buffer_size;
+constexpr std::size_t ring_bytes = std::size_t{coio::loop_options{}.receive_buffers} * coio::loop_options{}.receive_buffer_size;
 
 }  // namespace
 
@@ -125,6 +126,44 @@ TEST_CASE("stream_chunk: echo round trip through read_chunk and write(chunk) - 8
             CHECK(back == data);
         });
     }
+}
+
+TEST_CASE("stream_chunk: the receive ring's size comes from loop_options") {
+    // 4 buffers of 4 KiB: chunks are at most 4 KiB, the ring runs dry all the time, and the
+    // echo still comes back byte-exact.
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({});
+        const std::string data = pattern(1 << 20);
+        auto echo = coio::create_task([](coio::stream_reader& r, coio::stream_writer& w) -> coio::coro<std::size_t> {
+            std::size_t largest = 0;
+            for (;;) {
+                coio::stream_chunk chunk = co_await r.read_chunk();
+                if (chunk.empty()) break;
+                largest = std::max(largest, chunk.size());  // a ring chunk is <= 4 KiB here
+                w.write(std::move(chunk));
+                co_await w.drain();
+            }
+            w.write_eof();
+            co_return largest;
+        }(c.reader, c.writer));
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+            co_await s.sendall(d);
+            co_await s.shutdown(SHUT_WR);
+        }(c.peer, data));
+        std::string back = co_await recv_exactly(c.peer, data.size() + 1);  // +1: then EOF
+        co_await sender;
+        const std::size_t largest = co_await echo;
+        CHECK(back == data);
+        CHECK(largest > 0);
+        auto* ring = coio::get_running_loop().service<coio::detail::net_service>().buffers();
+        REQUIRE(ring != nullptr);
+        CHECK(ring->buffer_size() == 4096);
+        CHECK(ring->available() == 4);  // every buffer came back
+    }, {.receive_buffers = 4, .receive_buffer_size = 4096});
+
+    CHECK_THROWS_AS(coio::event_loop({.receive_buffers = 3}), std::invalid_argument);
+    CHECK_THROWS_AS(coio::event_loop({.receive_buffers = 0}), std::invalid_argument);
+    CHECK_THROWS_AS(coio::event_loop({.receive_buffer_size = 0}), std::invalid_argument);
 }
 
 TEST_CASE("stream_chunk: read and readline interleaved with read_chunk keep the byte order") {

@@ -195,7 +195,7 @@ TEST_CASE("stream_reader: large transfers and the 2 x limit pause") {
             // Nobody reads: receiving paused at 2 x limit. With a multishot receive, what the
             // kernel had already placed in provided buffers (at most the loop's ring, 16 MiB)
             // still arrives; in plain mode nothing is received without a reader.
-            const std::size_t ring = coio::detail::net_service::ring_buffers * coio::detail::net_service::ring_buffer_size;
+            const std::size_t ring = std::size_t{coio::loop_options{}.receive_buffers} * coio::loop_options{}.receive_buffer_size;
             const std::size_t held = c.reader.buffered();
             CHECK(held <= 2 * 1024 + ring + 65536);
             co_await coio::sleep(20ms);

@@ -124,8 +124,8 @@ for b in json.load(open(sys.argv[1])).get("benchmarks", []):
     name = "coio:" + re.sub(r"/(real|process)_time$", "", b["name"]).replace(" ", "_")
     fields = {}
     args = re.findall(r"/(\d+)", b["name"])
-    if "await_ready" in b["name"]:  # one await per iteration
-        ns = b["real_time"] * scale.get(b.get("time_unit", "ns"), 1.0)
+    if "await_ready" in b["name"]:  # BM_await_ready_coro/N: N awaits per iteration
+        ns = b["real_time"] * scale.get(b.get("time_unit", "ns"), 1.0) / (int(args[-1]) if args else 1)
         print(f"name={name} ns_per_await={ns:.2f}")
         continue
     if "ns_per_task" in b:

@@ -9,7 +9,10 @@
 //
 // Usage: coio_echo_server --port P [--host 127.0.0.1] [--threads N] [--recv multishot|plain]
 //                         [--read chunk|read_into|read] [--high-water BYTES] [--limit BYTES]
-// --high-water: drain()'s mark (default 1 MiB, see config); --limit: the reader's limit.
+//                         [--ring-buffers N]
+// --high-water: drain()'s mark (default 64 KiB, asyncio's); --limit: the reader's limit;
+// --ring-buffers: buffers of 64 KiB in each loop's receive ring (default 1024, as the
+// reference server; coio's own default is 256, see loop_options::receive_buffers).
 // On SIGTERM or SIGINT every loop stops (its server is closed, handlers are cancelled) and
 // the process prints "server_cpu_s=..." (getrusage, all threads), then exits 0.
 #include <coio/future.hpp>
@@ -39,10 +42,13 @@ struct config {
     unsigned threads = 1;
     bool multishot = true;
     std::string read_mode = "chunk";  // chunk | read_into | read
-    // Streaming: let several received chunks queue while a send is in flight, so they go out
-    // in one sendmsg (the reference server never bounds its queue). 1 MiB echoes ~15% faster
-    // at ~20% less CPU per GB than the 64 KiB default, which lets one chunk queue at most.
-    std::size_t high_water = 1024 * 1024;
+    // asyncio's default flow control (64 KiB high-water mark; low = high / 4). A higher mark
+    // lets more received chunks queue behind a send and go out in one sendmsg: --high-water
+    // 1048576 streams faster still (benchmarks/README.md).
+    std::size_t high_water = 64 * 1024;
+    // The same receive memory as the reference server (1024 x 64 KiB): while the handlers
+    // wait in drain(), the chunks they hold stay out of the ring.
+    unsigned ring_buffers = 1024;
     std::size_t limit = 64 * 1024;
 };
 
@@ -108,7 +114,7 @@ coio::coro<void> serve(const config& cfg, worker& w) {
 
 [[noreturn]] void usage() {
     std::fprintf(stderr, "usage: coio_echo_server --port P [--host 127.0.0.1] [--threads N] [--recv multishot|plain] "
-                         "[--read chunk|read_into|read] [--high-water BYTES] [--limit BYTES]\n");
+                         "[--read chunk|read_into|read] [--high-water BYTES] [--limit BYTES] [--ring-buffers N]\n");
     std::exit(2);
 }
 
@@ -122,6 +128,7 @@ int main(int argc, char** argv) {
         else if (a == "--host") cfg.host = v;
         else if (a == "--high-water") cfg.high_water = std::stoul(v);
         else if (a == "--limit") cfg.limit = std::stoul(v);
+        else if (a == "--ring-buffers") cfg.ring_buffers = static_cast<unsigned>(std::stoul(v));
         else if (a == "--threads") cfg.threads = static_cast<unsigned>(std::stoul(v));
         else if (a == "--recv" && (v == "multishot" || v == "plain")) cfg.multishot = v == "multishot";
         else if (a == "--read" && (v == "chunk" || v == "read" || v == "read_into")) cfg.read_mode = v;
@@ -141,7 +148,7 @@ int main(int argc, char** argv) {
     for (auto& w : workers) {
         threads.emplace_back([&cfg, &w] {
             try {
-                coio::run(serve(cfg, w), {.handle_sigint = false});
+                coio::run(serve(cfg, w), {.handle_sigint = false, .receive_buffers = cfg.ring_buffers});
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "coio_echo_server: %s\n", e.what());
                 w.failed = true;

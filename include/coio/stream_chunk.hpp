@@ -29,7 +29,7 @@ namespace coio {
 /// ring buffer to the kernel.
 ///
 /// Hold chunks briefly: the ring has a fixed number of buffers shared by every connection of
-/// the loop (net_service::ring_buffers x ring_buffer_size). While they are all held, streams
+/// the loop (loop_options::receive_buffers x receive_buffer_size). While they are all held, streams
 /// receive with a plain recv into their own buffer (still correct, just slower), and streams
 /// without a waiting reader pause until a buffer comes back.
 ///

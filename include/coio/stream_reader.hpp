@@ -203,7 +203,7 @@ public:
     /// parsed in place or passed on to stream_writer::write(stream_chunk) and sent from
     /// there. Whatever read()/readline() left buffered comes out first, as a chunk of its
     /// own. No allocation in steady state.
-    /// Returns: a non-empty chunk of at most one ring buffer (net_service::ring_buffer_size
+    /// Returns: a non-empty chunk of at most one ring buffer (loop_options::receive_buffer_size
     /// bytes; any size when it carries bytes buffered earlier); an empty chunk at EOF.
     /// Throws: std::system_error when the connection failed and nothing is buffered;
     /// invalid_state_error when another task is reading or the loop is closed.

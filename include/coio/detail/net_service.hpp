@@ -98,12 +98,8 @@ struct net_wait_awaiter : net_waiter {
 /// Per-loop: the list of io_owners and the provided-buffer ring.
 class net_service final : public loop_service {
 public:
-    /// Buffers in the loop's ring for multishot receives, and their size. 256 x 64 KiB is
-    /// 16 MiB of address space; pages are touched only as far as received data reaches.
-    /// stream_chunks hold buffers while users keep them; 1024 buffers (the reference echo
-    /// server's count) measured no faster for zero-copy streaming (benchmarks/README.md).
-    static constexpr unsigned ring_buffers = 256;
-    static constexpr unsigned ring_buffer_size = 64 * 1024;
+    // The ring's buffer count and size come from loop_options (receive_buffers,
+    // receive_buffer_size).
     static constexpr std::uint16_t ring_group = 0x6f69;  // "oi": unlikely to clash
 
     explicit net_service(event_loop& l) noexcept : loop_(&l) {}
@@ -134,7 +130,7 @@ public:
         if (!ring_tried_) {
             ring_tried_ = true;
             bufs_ = provided_buffer_ring::create();
-            if (bufs_ && bufs_->setup(loop_->ring(), ring_buffers, ring_buffer_size, ring_group) != 0) {
+            if (bufs_ && bufs_->setup(loop_->ring(), loop_->options().receive_buffers, loop_->options().receive_buffer_size, ring_group) != 0) {
                 bufs_->drop_owner();
                 bufs_ = nullptr;
             }

@@ -2,6 +2,7 @@
 // (multishot into the provided-buffer ring, and plain recv).
 #include <coio/stream_reader.hpp>
 #include "support/catch.hpp"
+#include "support/stream_pair.hpp"
 
 #include <coio/run.hpp>
 #include <coio/sleep.hpp>
@@ -17,34 +18,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-
-namespace {
-
-template <class F>
-void run_test(F body) {
-    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
-}
-
-// A stream connected to a raw peer socket that the test drives byte by byte.
-struct conn {
-    coio::stream_reader reader;
-    coio::stream_writer writer;
-    coio::socket peer;
-};
-
-coio::coro<conn> connect_pair(coio::stream_options opts) {
-    coio::socket l(AF_INET, SOCK_STREAM);
-    l.bind(coio::endpoint("127.0.0.1", 0));
-    l.listen();
-    auto acc = coio::create_task([](coio::socket& l) -> coio::coro<coio::accepted_connection> { co_return co_await l.accept(); }(l));
-    auto [r, w] = co_await coio::open_connection("127.0.0.1", l.local_address().port(), opts);
-    auto a = co_await acc;
-    co_return conn{std::move(r), std::move(w), std::move(a.socket)};
-}
-
-std::vector<bool> modes() { return {true, false}; }
-
-}  // namespace
+using namespace stream_test;
 
 TEST_CASE("stream_reader: read(n) - read(0) - read() until EOF - at_eof") {
     for (bool ms : modes()) {

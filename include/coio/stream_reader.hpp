@@ -291,7 +291,10 @@ public:
     /// node is registered only in await_suspend, so a fresh one is as good.
     read_chunk_awaiter(read_chunk_awaiter&& o) noexcept : read_chunk_awaiter(*o.st_) {}
     read_chunk_awaiter& operator=(read_chunk_awaiter&&) = delete;
-    bool await_ready() noexcept {
+    bool await_ready() {
+        // Refused before anything changes: a copying read suspended in this stream counts
+        // on every received byte landing in the stream's buffer.
+        st_->check_single_reader();
         st_->prepare_chunk_read();  // from now on received buffers are queued, not copied
         return st_->buffered() || st_->eof() || st_->is_closing();
     }

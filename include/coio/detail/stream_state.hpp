@@ -87,19 +87,10 @@ public:
         }
         return c;
     }
-    /// Releases the chunks from index `keep` on.
+    /// Releases the chunks from index `keep` on. (A released buffer may re-arm a stream's
+    /// receive, never touch a write queue: destroying them in place is safe.)
     void truncate(std::size_t keep) noexcept {
-        // Move them out first: releasing a buffer may re-arm another stream's receive, which
-        // must not find this vector half-destroyed.
-        std::vector<stream_chunk> dead;
-        for (std::size_t i = head_ + keep; i < v_.size(); ++i) {
-            try {
-                dead.push_back(std::move(v_[i]));
-            } catch (...) {
-                v_[i].reset();
-            }
-        }
-        v_.resize(head_ + keep);
+        v_.erase(v_.begin() + static_cast<std::ptrdiff_t>(head_ + keep), v_.end());
         if (head_ == v_.size()) {
             v_.clear();
             head_ = 0;
@@ -172,7 +163,7 @@ public:
     [[nodiscard]] std::size_t rbuffered() const noexcept { return rend_ - rbegin_; }
     [[nodiscard]] const std::byte* rdata() const noexcept { return rbuf_.data() + rbegin_; }
     [[nodiscard]] std::string_view rview() const noexcept {
-        return {reinterpret_cast<const char*>(rbuf_.data() + rbegin_), buffered()};
+        return {reinterpret_cast<const char*>(rbuf_.data() + rbegin_), rbuffered()};
     }
     [[nodiscard]] bool eof() const noexcept { return eof_; }
     [[nodiscard]] bool at_eof() const noexcept { return eof_ && buffered() == 0; }
@@ -190,7 +181,6 @@ public:
     /// Throws: std::bad_alloc.
     void prepare_copy_read() {
         chunked_ = false;
-        if (rq_.empty()) return;
         while (!rq_.empty()) {
             stream_chunk c = rq_.pop();
             rq_bytes_ -= c.size();
@@ -232,7 +222,7 @@ public:
     }
     /// Copies up to out.size() buffered bytes into `out`; returns the count.
     std::size_t take_into(std::span<std::byte> out) noexcept {
-        const std::size_t n = std::min(out.size(), buffered());
+        const std::size_t n = std::min(out.size(), rbuffered());
         if (n) std::memcpy(out.data(), rdata(), n);
         consume(n);
         return n;
@@ -247,8 +237,12 @@ public:
     /// Registers `w` as the waiting reader and makes sure data is on its way. Precondition:
     /// nothing buffered, not at EOF. Throws: invalid_state_error if another task is reading.
     void check_can_read() const {
-        if (reader_) throw invalid_state_error("coio: stream_reader: another task is already waiting to read from this stream");
+        check_single_reader();
         check_loop();
+    }
+    /// Throws invalid_state_error if another task is waiting to read (asyncio's rule).
+    void check_single_reader() const {
+        if (reader_) throw invalid_state_error("coio: stream_reader: another task is already waiting to read from this stream");
     }
     void begin_read_wait(read_waiter* w) {
         reader_ = w;

@@ -1,6 +1,7 @@
 // coio/lock.hpp - coio::lock (asyncio.Lock).
 #pragma once
 
+#include <coio/detail/hold.hpp>
 #include <coio/detail/waiter_list.hpp>
 #include <coio/errors.hpp>
 
@@ -43,7 +44,8 @@ public:
 
     class acquire_awaiter;
     class guard;
-    class scoped_awaiter;
+    /// The awaiter of scoped(): acquires, then returns a lock::guard.
+    using scoped_awaiter = detail::scoped_acquire<lock, guard>;
 
     /// Acquires the lock, waiting if it is held (asyncio's `await lock.acquire()`).
     /// Returns at once, without yielding, when the lock is free and nobody waits.
@@ -77,6 +79,7 @@ public:
 
 private:
     friend class condition;
+    friend class detail::hold<lock>;
 
     // Invariant: waiters_ is non-empty only while locked_ (release hands over instead of
     // unlocking when someone waits), so the fast path checks locked_ alone.
@@ -117,48 +120,14 @@ private:
 /// Owns an acquired lock and releases it on destruction (move-only).
 ///
 /// Example: `{ auto g = co_await lk.scoped(); co_await use(); }  // released here`
-class lock::guard {
+class lock::guard : public detail::hold<lock> {
 public:
-    /// A guard that owns nothing.
-    guard() noexcept = default;
-    /// Adopts `l`, which the caller holds.
-    explicit guard(lock& l) noexcept : lock_(&l) {}
-    guard(guard&& o) noexcept : lock_(std::exchange(o.lock_, nullptr)) {}
-    guard& operator=(guard&& o) noexcept {
-        if (this != &o) {
-            unlock();
-            lock_ = std::exchange(o.lock_, nullptr);
-        }
-        return *this;
-    }
-    /// Releases the lock if still owned.
-    ~guard() { unlock(); }
-
+    /// A guard that owns nothing; `guard(lk)` adopts `lk`, which the caller holds.
+    using hold::hold;
     /// Releases the lock now (no effect when nothing is owned).
-    void unlock() noexcept {
-        if (lock_) std::exchange(lock_, nullptr)->hand_over();
-    }
+    void unlock() noexcept { drop(); }
     /// True while the guard owns the lock.
-    [[nodiscard]] bool owns_lock() const noexcept { return lock_ != nullptr; }
-
-private:
-    lock* lock_ = nullptr;
-};
-
-/// The awaiter of lock::scoped(): acquires, then returns a lock::guard.
-class lock::scoped_awaiter {
-public:
-    explicit scoped_awaiter(lock& l) noexcept : inner_(l), lock_(&l) {}
-    bool await_ready() noexcept { return inner_.await_ready(); }
-    bool await_suspend(std::coroutine_handle<> h) { return inner_.await_suspend(h); }
-    guard await_resume() {
-        inner_.await_resume();
-        return guard(*lock_);
-    }
-
-private:
-    acquire_awaiter inner_;
-    lock* lock_;
+    [[nodiscard]] bool owns_lock() const noexcept { return holds(); }
 };
 
 inline lock::acquire_awaiter lock::acquire() noexcept { return acquire_awaiter(*this); }

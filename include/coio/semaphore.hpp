@@ -2,6 +2,7 @@
 // asyncio.BoundedSemaphore).
 #pragma once
 
+#include <coio/detail/hold.hpp>
 #include <coio/detail/waiter_list.hpp>
 #include <coio/errors.hpp>
 
@@ -43,7 +44,8 @@ public:
 
     class acquire_awaiter;
     class guard;
-    class scoped_awaiter;
+    /// The awaiter of scoped(): acquires, then returns a semaphore::guard.
+    using scoped_awaiter = detail::scoped_acquire<semaphore, guard>;
 
     /// Takes a unit, waiting while none is available (asyncio's `await sem.acquire()`).
     /// Returns at once, without yielding, when a unit is free and nobody waits.
@@ -75,6 +77,7 @@ public:
     [[nodiscard]] std::size_t waiting() const noexcept { return waiters_.size(); }
 
 protected:
+    friend class detail::hold<semaphore>;
     // Invariant: waiters exist only while value_ == 0, since a released unit goes straight to
     // the first waiter instead of the counter.
     void hand_over() noexcept {
@@ -143,48 +146,15 @@ private:
 /// Owns one unit of a semaphore and releases it on destruction (move-only).
 ///
 /// Example: `{ auto unit = co_await sem.scoped(); co_await work(); }  // released here`
-class semaphore::guard {
+class semaphore::guard : public detail::hold<semaphore> {
 public:
-    /// A guard that owns nothing.
-    guard() noexcept = default;
-    /// Adopts a unit of `s` that the caller acquired.
-    explicit guard(semaphore& s) noexcept : sem_(&s) {}
-    guard(guard&& o) noexcept : sem_(std::exchange(o.sem_, nullptr)) {}
-    guard& operator=(guard&& o) noexcept {
-        if (this != &o) {
-            release();
-            sem_ = std::exchange(o.sem_, nullptr);
-        }
-        return *this;
-    }
-    /// Releases the unit if still owned.
-    ~guard() { release(); }
+    /// A guard that owns nothing; `guard(sem)` adopts a unit of `sem` the caller acquired.
+    using hold::hold;
     /// Gives the unit back now (no effect when nothing is owned). Never throws: the unit was
     /// acquired, so even a bounded semaphore accepts it.
-    void release() noexcept {
-        if (sem_) std::exchange(sem_, nullptr)->hand_over();
-    }
+    void release() noexcept { drop(); }
     /// True while the guard owns a unit.
-    [[nodiscard]] bool owns() const noexcept { return sem_ != nullptr; }
-
-private:
-    semaphore* sem_ = nullptr;
-};
-
-/// The awaiter of semaphore::scoped(): acquires, then returns a semaphore::guard.
-class semaphore::scoped_awaiter {
-public:
-    explicit scoped_awaiter(semaphore& s) noexcept : inner_(s), sem_(&s) {}
-    bool await_ready() noexcept { return inner_.await_ready(); }
-    bool await_suspend(std::coroutine_handle<> h) { return inner_.await_suspend(h); }
-    guard await_resume() {
-        inner_.await_resume();
-        return guard(*sem_);
-    }
-
-private:
-    acquire_awaiter inner_;
-    semaphore* sem_;
+    [[nodiscard]] bool owns() const noexcept { return holds(); }
 };
 
 inline semaphore::acquire_awaiter semaphore::acquire() noexcept { return acquire_awaiter(*this); }

@@ -14,7 +14,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -50,6 +52,42 @@ TEST_CASE("call_later and call_at fire in deadline order, never early") {
     CHECK(order == std::vector<int>{5, 10, 30});
     CHECK(late_fire >= 30ms);
     CHECK(cancelled.when() > start);
+}
+
+TEST_CASE("timers fire in deadline order, ties in call order, none cancelled, through many cancels") {
+    // Deadlines in the past all expire in the next iteration, so the firing order is exactly
+    // the heap's order: by deadline, then by call order among equal deadlines. Random cancels
+    // (from the middle of the heap, and of slots that get reused) must keep that order.
+    coio::event_loop loop;
+    std::mt19937 rng(7);
+    const auto base = coio::clock::now() - 1h;
+    for (int round = 0; round < 3; ++round) {
+        struct expected { coio::clock::time_point when; int seq; };
+        std::vector<expected> live;
+        std::vector<int> fired;
+        std::vector<coio::timer_handle> handles;
+        std::vector<int> ids;
+        for (int i = 0; i < 5000; ++i) {
+            // Few distinct deadlines, so ties are common.
+            const auto when = base + std::chrono::microseconds(std::uniform_int_distribution<int>(0, 300)(rng));
+            handles.push_back(loop.call_at(when, [&fired, i] { fired.push_back(i); }));
+            ids.push_back(i);
+            live.push_back({when, i});
+            if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {  // cancel a random earlier timer
+                const auto k = std::uniform_int_distribution<std::size_t>(0, handles.size() - 1)(rng);
+                if (!handles[k].cancelled()) {
+                    handles[k].cancel();
+                    std::erase_if(live, [&](const expected& e) { return e.seq == ids[k]; });
+                }
+            }
+        }
+        std::stable_sort(live.begin(), live.end(), [](const expected& a, const expected& b) { return a.when < b.when; });
+        std::vector<int> want;
+        for (const auto& e : live) want.push_back(e.seq);
+        loop.call_later(1ms, [&] { loop.stop(); });
+        loop.run_forever();
+        CHECK(fired == want);
+    }
 }
 
 TEST_CASE("run_until_complete, is_running, and misuse while running") {

@@ -572,8 +572,8 @@ inline void event_loop::run_once() {
     } else {
         __kernel_timespec ts{};
         __kernel_timespec* wait = nullptr;  // null: sleep until a completion arrives
-        if (detail::timer_node* t = timers_.top()) {
-            auto d = t->deadline - clock::now();
+        if (!timers_.empty()) {
+            auto d = timers_.top_deadline() - clock::now();
             if (d < clock::duration::zero()) d = clock::duration::zero();
             auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
             ts.tv_sec = ns / 1'000'000'000;
@@ -601,9 +601,8 @@ inline void event_loop::run_once() {
 
     if (!timers_.empty()) {
         const auto now = clock::now();
-        while (detail::timer_node* t = timers_.top()) {
-            if (t->deadline > now) break;
-            timers_.remove(t);
+        while (!timers_.empty() && timers_.top_deadline() <= now) {
+            detail::timer_node* t = timers_.pop();
             t->on_expire(t);
         }
     }
@@ -673,10 +672,7 @@ inline void event_loop::close() {
         w->run = nullptr;
         static_cast<detail::callback_base*>(w)->release();  // tasks are all done: only callbacks remain
     }
-    while (detail::timer_node* t = timers_.top()) {
-        timers_.remove(t);
-        static_cast<detail::callback_base*>(t)->release();
-    }
+    while (!timers_.empty()) static_cast<detail::callback_base*>(timers_.pop())->release();
     {
         std::lock_guard lock(inbox_mutex_);
         inbox_closed_ = true;

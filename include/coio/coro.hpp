@@ -6,6 +6,7 @@
 #include <coio/outcome.hpp>
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <type_traits>
 #include <utility>
@@ -77,12 +78,12 @@ public:
         struct final_awaiter {
             bool await_ready() const noexcept { return false; }
             std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
-                promise_type& p = h.promise();
-                if (p.owner) {  // the root of a task: the task takes the result, frees the frame
-                    detail::finish_task_root(p.owner, h);
+                const std::uintptr_t link = h.promise().link;
+                if (link & root_tag) [[unlikely]] {  // the root of a task: it takes the result, frees the frame
+                    detail::finish_task_root(reinterpret_cast<detail::task_base*>(link & ~root_tag), h);
                     return std::noop_coroutine();
                 }
-                return detail::transfer(p.continuation);  // straight back to the awaiter
+                return detail::transfer(std::coroutine_handle<>::from_address(reinterpret_cast<void*>(link)));
             }
             void await_resume() const noexcept {}
         };
@@ -92,11 +93,19 @@ public:
         static void* operator new(std::size_t n) { return detail::frame_pool::allocate(n); }
         static void operator delete(void* p, std::size_t n) noexcept { detail::frame_pool::deallocate(p, n); }
 
-        std::coroutine_handle<> continuation = std::noop_coroutine();
-        detail::task_base* owner = nullptr;
-        bool started = false;
+        /// Makes this frame the root of `task`: at its end the task takes the result.
+        void bind_root(detail::task_base* task) noexcept { link = reinterpret_cast<std::uintptr_t>(task) | root_tag; }
+        /// True once awaited (or bound to a task): a coro runs once.
+        [[nodiscard]] bool started() const noexcept { return link != 0; }
+
+        // Where control goes at the end, in one word (the frame of every await carries it):
+        // 0 before the coro is awaited, then the awaiting coroutine's frame address (the noop
+        // coroutine's once released), or, for the root of a task, the task's address tagged
+        // with root_tag. Frames and task states
+        // are at least 8-byte aligned, so the low bit is free.
+        static constexpr std::uintptr_t root_tag = 1;
+        std::uintptr_t link = 0;
     };
-    /// The coroutine handle type.
     using handle_type = std::coroutine_handle<promise_type>;
 
     /// An empty coro (awaiting it throws invalid_state_error).
@@ -106,18 +115,17 @@ public:
     ~coro() { if (h_) h_.destroy(); }
 
     /// True when the coro holds a coroutine that has not been awaited yet.
-    [[nodiscard]] bool valid() const noexcept { return h_ && !h_.promise().started; }
+    [[nodiscard]] bool valid() const noexcept { return h_ && !h_.promise().started(); }
 
     /// The awaiter: runs the coroutine inline, resuming the awaiter when it finishes.
     struct awaiter {
         handle_type h;
         bool await_ready() const {
-            if (!h || h.promise().started) [[unlikely]] detail::throw_bad_await(static_cast<bool>(h));
+            if (!h || h.promise().started()) [[unlikely]] detail::throw_bad_await(static_cast<bool>(h));
             return false;
         }
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-            h.promise().continuation = awaiting;
-            h.promise().started = true;
+            h.promise().link = reinterpret_cast<std::uintptr_t>(awaiting.address());
             return detail::transfer(h);  // no stack growth however deep the chain
         }
         T await_resume() { return h.promise().result.take(); }
@@ -127,8 +135,13 @@ public:
     /// `co_await std::move(c)`: the same.
     awaiter operator co_await() && noexcept { return awaiter{h_}; }
 
-    /// Gives up ownership of the frame (used by create_task).
-    [[nodiscard]] handle_type release() noexcept { return std::exchange(h_, {}); }
+    /// Gives up ownership of the frame (used by create_task). Whoever resumes the handle gets
+    /// control back when the coroutine ends, and must destroy() it then.
+    [[nodiscard]] handle_type release() noexcept {
+        if (h_ && !h_.promise().started())
+            h_.promise().link = reinterpret_cast<std::uintptr_t>(std::noop_coroutine().address());
+        return std::exchange(h_, {});
+    }
 
 private:
     explicit coro(handle_type h) noexcept : h_(h) {}

@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -103,51 +104,82 @@ private:
 namespace detail {
 
 /// The one tagged result slot of coroutine promises and task states:
-/// empty | value | exception. `void` and `T&` are stored as monostate and pointer.
+/// empty | value | exception. `T&` is stored as a pointer.
+///
+/// A hand-made tagged union rather than std::variant: a slot is filled once, so set_value()
+/// can construct in place without first destroying an alternative (std::variant's emplace
+/// must check), which is on the path of every await of a ready coro.
 template <class T>
 class result_slot {
-    using stored = std::conditional_t<std::is_void_v<T>, std::monostate,
-                   std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, T>>;
+    using stored = std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, T>;
+    enum class state : unsigned char { empty, value, error };
 
 public:
+    result_slot() noexcept {}
+    result_slot(const result_slot&) = delete;
+    result_slot& operator=(const result_slot&) = delete;
+    /// Takes over `o`'s value or exception; `o` keeps a moved-from value, or none.
+    result_slot& operator=(result_slot&& o) noexcept(std::is_nothrow_move_constructible_v<stored>) {
+        if (this == &o) return *this;
+        reset();
+        if (o.state_ == state::value) ::new (static_cast<void*>(std::addressof(value_))) stored(std::move(o.value_));
+        else if (o.state_ == state::error) ::new (static_cast<void*>(std::addressof(error_))) std::exception_ptr(std::move(o.error_));
+        state_ = o.state_;
+        return *this;
+    }
+    ~result_slot() { reset(); }
+
+    /// Stores the value. Precondition: empty() (a slot is filled once).
     template <class... U>
     void set_value(U&&... v) {
-        if constexpr (std::is_reference_v<T>) v_.template emplace<1>(std::addressof(v)...);
-        else v_.template emplace<1>(std::forward<U>(v)...);
+        if constexpr (std::is_reference_v<T>) ::new (static_cast<void*>(std::addressof(value_))) stored(std::addressof(v)...);
+        else ::new (static_cast<void*>(std::addressof(value_))) stored(std::forward<U>(v)...);
+        state_ = state::value;
     }
-    void set_exception(std::exception_ptr e) noexcept { v_.template emplace<2>(std::move(e)); }
+    /// Stores the exception, replacing a value if one was stored.
+    void set_exception(std::exception_ptr e) noexcept {
+        reset();
+        ::new (static_cast<void*>(std::addressof(error_))) std::exception_ptr(std::move(e));
+        state_ = state::error;
+    }
 
-    [[nodiscard]] bool empty() const noexcept { return v_.index() == 0; }
-    [[nodiscard]] bool has_value() const noexcept { return v_.index() == 1; }
-    [[nodiscard]] bool has_exception() const noexcept { return v_.index() == 2; }
+    [[nodiscard]] bool empty() const noexcept { return state_ == state::empty; }
+    [[nodiscard]] bool has_value() const noexcept { return state_ == state::value; }
+    [[nodiscard]] bool has_exception() const noexcept { return state_ == state::error; }
     [[nodiscard]] std::exception_ptr exception() const noexcept {
-        return v_.index() == 2 ? std::get<2>(v_) : nullptr;
+        return state_ == state::error ? error_ : nullptr;
     }
 
-    /// Moves the value out (or rethrows). Precondition: not empty. (get_if, not get: the
-    /// index was just checked, and std::get would test it again on the hot path of every
-    /// await of a ready coro.)
+    /// Moves the value out (or rethrows). Precondition: not empty.
     T take() {
-        if (v_.index() == 2) [[unlikely]] std::rethrow_exception(*std::get_if<2>(&v_));
-        if constexpr (std::is_void_v<T>) return;
-        else if constexpr (std::is_reference_v<T>) return **std::get_if<1>(&v_);
-        else return std::move(*std::get_if<1>(&v_));
+        if (state_ == state::error) [[unlikely]] std::rethrow_exception(error_);
+        if constexpr (std::is_reference_v<T>) return *value_;
+        else return std::move(value_);
     }
     /// A reference to the value (or rethrows). Precondition: not empty.
     decltype(auto) get() {
-        if (v_.index() == 2) [[unlikely]] std::rethrow_exception(*std::get_if<2>(&v_));
-        if constexpr (std::is_void_v<T>) return;
-        else if constexpr (std::is_reference_v<T>) return static_cast<T>(**std::get_if<1>(&v_));
-        else return static_cast<T&>(*std::get_if<1>(&v_));
+        if (state_ == state::error) [[unlikely]] std::rethrow_exception(error_);
+        if constexpr (std::is_reference_v<T>) return static_cast<T>(*value_);
+        else return static_cast<T&>(value_);
     }
     /// Copies the value when T is copyable, moves it out otherwise (one consumer).
     T copy_or_take() {
-        if constexpr (std::is_void_v<T> || std::is_reference_v<T> || !std::is_copy_constructible_v<T>) return take();
+        if constexpr (std::is_reference_v<T> || !std::is_copy_constructible_v<T>) return take();
         else return static_cast<T>(get());
     }
 
 private:
-    std::variant<std::monostate, stored, std::exception_ptr> v_;
+    void reset() noexcept {
+        if (state_ == state::value) value_.~stored();
+        else if (state_ == state::error) error_.~exception_ptr();
+        state_ = state::empty;
+    }
+
+    union {
+        stored value_;
+        std::exception_ptr error_;
+    };
+    state state_ = state::empty;
 };
 
 /// void: success is the absence of an exception (8 bytes instead of a 16-byte variant; a

@@ -25,10 +25,8 @@ public:
     static void* operator new(std::size_t n) { return frame_pool::allocate(n); }
     static void operator delete(void* p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
 
-    // (The promise's `started` flag guards the coro object against a second await; a task's
-    // coro object was emptied when the task took its frame, so nothing reads the flag here.)
     void bind_root() noexcept override {
-        handle_type::from_address(this->resume_at_.address()).promise().owner = this;
+        handle_type::from_address(this->resume_at_.address()).promise().bind_root(this);
     }
 
     void finish_root(std::coroutine_handle<> root) noexcept override {

@@ -7,7 +7,7 @@
 //    awaitable's cancel_hook; waking it pushes the task itself onto the ready queue.
 #pragma once
 
-#include <sys/mman.h>
+#include <coio/detail/frame_pool.hpp>
 
 #include <chrono>
 #include <coroutine>
@@ -89,88 +89,6 @@ inline void resume(std::coroutine_handle<> h) noexcept {
     while (trampoline_next) std::exchange(trampoline_next, nullptr).resume();
 #endif
 }
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define COIO_FRAME_POOL 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define COIO_FRAME_POOL 0
-#endif
-#endif
-#ifndef COIO_FRAME_POOL
-#define COIO_FRAME_POOL 1
-#endif
-
-/// Recycles coroutine frames and task states: a thread-local free list per 16-byte size
-/// class, refilled from 64 KiB slabs. Measured on spawn+gather of a million tasks: malloc's
-/// free/consolidate work was a quarter of the time, and its per-block headers a fifth of the
-/// memory. Slabs are kept for the life of the process (a block freed on another thread joins
-/// that thread's list, so no slab can be returned safely); the pool holds the peak, as
-/// Seastar's allocator does. Disabled under AddressSanitizer and ThreadSanitizer, so they
-/// see every allocation.
-///
-/// A slab is mapped with MAP_POPULATE: carving it writes into every block at once anyway, and
-/// one system call that faults in all 16 pages is cheaper than 16 page faults (100,000 new
-/// sleeping tasks: about 2 ms of 25 sooner; a first touch costs ~1.35 us per page here).
-class frame_pool {
-public:
-    static constexpr std::size_t granularity = 16;
-    static constexpr std::size_t max_size = 512;
-
-    static void* allocate(std::size_t n) {
-#if COIO_FRAME_POOL
-        if (n <= max_size) {
-            frame_pool& p = local();
-            const std::size_t c = (n - 1) / granularity;
-            if (block* b = p.free_[c]) {
-                p.free_[c] = b->next;
-                return b;
-            }
-            return p.refill(c);
-        }
-#endif
-        return ::operator new(n);
-    }
-    static void deallocate(void* ptr, [[maybe_unused]] std::size_t n) noexcept {
-#if COIO_FRAME_POOL
-        if (n <= max_size) {
-            frame_pool& p = local();
-            const std::size_t c = (n - 1) / granularity;
-            auto* b = static_cast<block*>(ptr);
-            b->next = p.free_[c];
-            p.free_[c] = b;
-            return;
-        }
-#endif
-        ::operator delete(ptr);  // unsized: clang 14 does not declare sized delete by default
-    }
-
-private:
-    struct block {
-        block* next;
-    };
-    static constexpr std::size_t slab_bytes = 64 * 1024;
-
-    static frame_pool& local() noexcept {
-        static thread_local frame_pool pool;
-        return pool;
-    }
-    void* refill(std::size_t c) {
-        const std::size_t size = (c + 1) * granularity;
-        void* slab = ::mmap(nullptr, slab_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (slab == MAP_FAILED) throw std::bad_alloc();
-        auto* bytes = static_cast<unsigned char*>(slab);
-        const std::size_t count = slab_bytes / size;
-        for (std::size_t i = count - 1; i > 0; --i) {  // blocks 1..count-1 to the free list
-            auto* b = reinterpret_cast<block*>(bytes + i * size);
-            b->next = free_[c];
-            free_[c] = b;
-        }
-        return bytes;  // block 0 to the caller
-    }
-
-    block* free_[max_size / granularity] = {};
-};
 
 /// A unit of work on the ready queue. `run` is a plain function pointer: resuming a task or
 /// running a callback costs one indirect call, never a std::function.
@@ -276,8 +194,9 @@ private:
     static bool less(const entry& a, const entry& b) noexcept {
         // Bitwise, not short-circuit: the choice among four children compiles to conditional
         // moves (which child is earliest is a coin toss a branch predictor cannot learn).
-        return (a.deadline < b.deadline) |
-               ((a.deadline == b.deadline) & (static_cast<std::int32_t>(a.seq - b.seq) < 0));
+        const int earlier = a.deadline < b.deadline;
+        const int tie_first = (a.deadline == b.deadline) & (static_cast<std::int32_t>(a.seq - b.seq) < 0);
+        return (earlier | tie_first) != 0;
     }
     void place(std::uint32_t i, const entry& e) noexcept {
         heap_[i] = e;

@@ -202,13 +202,18 @@ for r in awaits:
     print(f"{r['name']:<40}{cell(num(r, 'ns_per_await'), 10, 2)}{ratio(num(r, 'ns_per_await'), bare_await, 10)}")
 print(f"{'issue target for coio':<40}{'<= 5':>10}")
 
-ref = next((r for r in timers if r["name"] == "ref_uring_timers"), None)
-ref_last, ref_p99 = (num(ref, "last_after_longest_ms"), num(ref, "p99_ms")) if ref else (None, None)
+def ref_figures(name):
+    ref = next((r for r in timers if r["name"] == name), None)
+    return (num(ref, "last_after_longest_ms"), num(ref, "p99_ms")) if ref else (None, None)
+
+
 print()
 print("concurrent sleeps of 0-100 ms (ms late; ratios vs ref_uring_timers)")
 print(f"{'program':<28}{'sleeps':>8}{'last':>10}{'vs ref':>10}{'p50':>10}{'p99':>10}{'vs ref':>10}{'max':>10}"
       f"{'prec p99':>10}{'arm':>10}{'early':>7}{'by ms':>8}{'missed':>7}")
 for r in timers:
+    # A warm round is compared with the reference's warm round.
+    ref_last, ref_p99 = ref_figures("ref_uring_timers_warm" if r["name"].endswith("_warm") else "ref_uring_timers")
     print(f"{r['name']:<28}{r.get('timers', '-'):>8}{cell(num(r, 'last_after_longest_ms'), 10, 2)}"
           f"{ratio(num(r, 'last_after_longest_ms'), ref_last, 10)}{cell(num(r, 'p50_ms'), 10, 2)}"
           f"{cell(num(r, 'p99_ms'), 10, 2)}{ratio(num(r, 'p99_ms'), ref_p99, 10)}{cell(num(r, 'max_ms'), 10, 2)}"
@@ -219,6 +224,8 @@ print("last = last wake-up after the longest deadline; p50/p99/max = wake-up - (
 print("first sleep is created; prec p99 = wake-up - (sleep's own start + d); arm = time until the last sleep")
 print("was armed; early = wake-ups before the sleep's own start + d (by ms: the earliest), must be 0 for")
 print("coio and ref_uring_timers (uvloop's millisecond timers do wake early); missed must be 0 everywhere.")
+print("_warm: a second round in the same process, on memory the first round gave back (ratio vs the")
+print("reference's own second round); the rows without it start in a fresh process.")
 EOF
 if [[ -s $notes ]]; then
     echo

@@ -48,7 +48,9 @@ public:
     static constexpr std::size_t granularity = 16;
     static constexpr std::size_t max_size = 512;
 
-    static void* allocate(std::size_t n) {
+    // The fast paths are forced inline (clang otherwise calls them out of line from every
+    // coroutine ramp); the slow paths are kept out of line.
+    [[gnu::always_inline]] static void* allocate(std::size_t n) {
 #if COIO_FRAME_POOL
         if (n <= max_size) {
             frame_pool& p = local();
@@ -60,7 +62,7 @@ public:
 #endif
         return ::operator new(n);
     }
-    static void deallocate(void* ptr, [[maybe_unused]] std::size_t n) noexcept {
+    [[gnu::always_inline]] static void deallocate(void* ptr, [[maybe_unused]] std::size_t n) noexcept {
 #if COIO_FRAME_POOL
         if (n <= max_size) {
             frame_pool& p = local();
@@ -127,7 +129,7 @@ private:
     }
 
     /// A block goes back to its slab, or to the foreign list if another thread owns the slab.
-    void release(std::size_t c, void* p) noexcept {
+    [[gnu::noinline]] void release(std::size_t c, void* p) noexcept {
         slab* s = slab::of(p);
         if (s->owner != id_) [[unlikely]] {  // owners are never 0: a thread without slabs owns none
             auto* b = static_cast<block*>(p);
@@ -145,7 +147,7 @@ private:
 
     /// The current slab of class c is exhausted (or there is none): a foreign block, else the
     /// next slab with free blocks, else a new slab.
-    void* allocate_slow(std::size_t c) {
+    [[gnu::noinline]] void* allocate_slow(std::size_t c) {
         if (block* b = foreign_[c]) {
             foreign_[c] = b->next;
             return b;

@@ -48,5 +48,29 @@ int main(int argc, char** argv) {
                                                       "coio: one task per sleep, userspace timer heap");
         ok = ok && summary.missed == 0 && summary.early == 0;
     }
+    // The loop's timers without a task per sleep: call_later callbacks (asyncio's TimerHandle),
+    // the shape of ref_uring_timers and of Asio's plain-handler row.
+    {
+        std::vector<std::int64_t> requested(n, 0);
+        std::vector<std::int64_t> fires(n, 0);
+        const std::int64_t t0 = coio_bench::now_ns();
+        coio::run([](const std::vector<std::int64_t>& delays, std::vector<std::int64_t>& requested,
+                     std::vector<std::int64_t>& fires) -> coio::coro<void> {
+            coio::event_loop& loop = coio::get_running_loop();
+            coio::future<void> all_fired;
+            std::size_t pending = delays.size();
+            for (std::size_t i = 0; i < delays.size(); ++i) {
+                requested[i] = coio_bench::now_ns();
+                loop.call_later(std::chrono::nanoseconds(delays[i]), [&fires, &pending, &all_fired, i] {
+                    fires[i] = coio_bench::now_ns();
+                    if (--pending == 0) all_fired.set_result();
+                });
+            }
+            co_await all_fired;
+        }(delays, requested, fires));
+        auto summary = coio_bench::print_timer_result("coio_call_later", t0, delays, requested, fires, "",
+                                                      "coio: loop.call_later callbacks, no task per sleep");
+        ok = ok && summary.missed == 0 && summary.early == 0;
+    }
     return ok ? 0 : 1;
 }

@@ -101,8 +101,7 @@ public:
         // Where control goes at the end, in one word (the frame of every await carries it):
         // 0 before the coro is awaited, then the awaiting coroutine's frame address (the noop
         // coroutine's once released), or, for the root of a task, the task's address tagged
-        // with root_tag. Frames and task states
-        // are at least 8-byte aligned, so the low bit is free.
+        // with root_tag. Frames and task states are at least 8-byte aligned: the low bit is free.
         static constexpr std::uintptr_t root_tag = 1;
         std::uintptr_t link = 0;
     };

@@ -92,10 +92,6 @@ struct op_base {
 /// counted: the loop holds one reference while it is queued, each handle one more.
 struct callback_base : work_item, timer_node {
     virtual ~callback_base() = default;
-    // From the frame pool, as task states: 100,000 call_later callbacks are a normal load.
-    // (The virtual destructor makes `delete` pass the size of the dynamic type.)
-    static void* operator new(std::size_t n) { return frame_pool::allocate(n); }
-    static void operator delete(void* p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
     virtual void invoke() = 0;
     void add_ref() noexcept { ++refs; }
     void release() noexcept { if (--refs == 0) delete this; }
@@ -104,22 +100,24 @@ struct callback_base : work_item, timer_node {
     bool cancelled = false;
 };
 
-template <class F>
+/// A callback running `F`. Loop-thread callbacks come from the frame pool, as task states:
+/// 100,000 call_later callbacks are a normal load. One made on another thread
+/// (call_soon_threadsafe, `Pooled` false) and freed on the loop's comes from the global heap,
+/// which takes blocks back across threads; the pool would keep each such block with the
+/// loop's thread while the calling thread kept taking new ones. (The virtual destructor
+/// makes `delete` use the dynamic type's operator delete, with its size.)
+template <class F, bool Pooled = true>
 struct callback_impl final : callback_base {
     explicit callback_impl(F&& fn) : f(std::move(fn)) {}
     void invoke() override { f(); }
-    F f;
-};
-
-/// A callback made on another thread (call_soon_threadsafe) and freed on the loop's: from the
-/// global heap, which takes blocks back across threads. The pool would keep each such block
-/// with the loop's thread while the calling thread kept taking new ones.
-template <class F>
-struct threadsafe_callback_impl final : callback_base {
-    explicit threadsafe_callback_impl(F&& fn) : f(std::move(fn)) {}
-    void invoke() override { f(); }
-    static void* operator new(std::size_t n) { return ::operator new(n); }
-    static void operator delete(void* p) noexcept { ::operator delete(p); }
+    static void* operator new(std::size_t n) {
+        if constexpr (Pooled) return frame_pool::allocate(n);
+        else return ::operator new(n);
+    }
+    static void operator delete(void* p, std::size_t n) noexcept {
+        if constexpr (Pooled) frame_pool::deallocate(p, n);
+        else ::operator delete(p);  // unsized: clang 14 does not declare sized delete by default
+    }
     F f;
 };
 
@@ -276,7 +274,7 @@ public:
     /// always in flight on the ring). The only member safe to call from another thread.
     template <class F>
     void call_soon_threadsafe(F&& f) {
-        auto* c = new detail::threadsafe_callback_impl<std::decay_t<F>>(std::forward<F>(f));
+        auto* c = new detail::callback_impl<std::decay_t<F>, false>(std::forward<F>(f));
         c->loop = this;
         c->run = &run_callback;
         std::lock_guard lock(inbox_mutex_);

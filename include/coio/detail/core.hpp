@@ -155,30 +155,11 @@ public:
         heap_.push_back(entry{n->deadline, n, next_seq_++, slot});  // the order lives in the heap only
         sift_up(heap_.size() - 1);
     }
-    void remove(timer_node* n) noexcept {
-        const std::uint32_t i = pos_[n->slot];
-        free_slot(n->slot);
-        n->slot = timer_node::not_queued;
-        const entry last = heap_.back();
-        heap_.pop_back();
-        if (last.node == n) return;
-        place(i, last);
-        if (i > 0 && less(last, heap_[(i - 1) / arity])) sift_up(i); else sift_down(i);
-    }
+    /// Unqueues `n`. Precondition: n->queued().
+    void remove(timer_node* n) noexcept { erase_at(pos_[n->slot]); }
     /// Removes the node with the earliest deadline and returns it. Precondition: !empty().
     /// Reads only the heap: the node is written (unqueued) but not loaded first.
-    timer_node* pop() noexcept {
-        const entry top = heap_.front();
-        free_slot(top.slot);
-        const entry last = heap_.back();
-        heap_.pop_back();
-        if (!heap_.empty()) {
-            place(0, last);
-            sift_down(0);
-        }
-        top.node->slot = timer_node::not_queued;
-        return top.node;
-    }
+    timer_node* pop() noexcept { return erase_at(0); }
     /// The earliest deadline. Precondition: !empty(). Read from the heap, not from the node.
     [[nodiscard]] clock::time_point top_deadline() const noexcept { return heap_.front().deadline; }
     [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
@@ -197,6 +178,19 @@ private:
         const int earlier = a.deadline < b.deadline;
         const int tie_first = (a.deadline == b.deadline) & (static_cast<std::int32_t>(a.seq - b.seq) < 0);
         return (earlier | tie_first) != 0;
+    }
+    /// Takes out the entry at `i`: the last entry fills its place and sifts from there.
+    timer_node* erase_at(std::uint32_t i) noexcept {
+        const entry gone = heap_[i];
+        free_slot(gone.slot);
+        gone.node->slot = timer_node::not_queued;
+        const entry last = heap_.back();
+        heap_.pop_back();
+        if (i < heap_.size()) {
+            place(i, last);
+            if (i > 0 && less(last, heap_[(i - 1) / arity])) sift_up(i); else sift_down(i);
+        }
+        return gone.node;
     }
     void place(std::uint32_t i, const entry& e) noexcept {
         heap_[i] = e;

@@ -95,9 +95,7 @@ private:
         bool listed;               // current, or on the partial list
         std::uint64_t bits[max_blocks / 64];  // 1 = free
 
-        static constexpr std::size_t header = (sizeof(std::uint64_t) * (max_blocks / 64) + 64 + 63) / 64 * 64;
-
-        [[nodiscard]] unsigned char* first() noexcept { return reinterpret_cast<unsigned char*>(this) + header; }
+        [[nodiscard]] unsigned char* first() noexcept { return reinterpret_cast<unsigned char*>(this) + header_bytes; }
         static slab* of(void* p) noexcept {
             return reinterpret_cast<slab*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{slab_bytes - 1});
         }
@@ -121,7 +119,8 @@ private:
             ++free_blocks;
         }
     };
-    static_assert(sizeof(slab) <= slab::header);
+    /// The header rounded up to a cache line: blocks start on one.
+    static constexpr std::size_t header_bytes = (sizeof(slab) + 63) / 64 * 64;
 
     static frame_pool& local() noexcept {
         static thread_local frame_pool pool;  // constant-initialized: no TLS guard on access
@@ -180,7 +179,7 @@ private:
         s->owner = id_;
         s->size = static_cast<std::uint32_t>((c + 1) * granularity);
         s->inverse = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + s->size - 1) / s->size);
-        const std::size_t count = (slab_bytes - slab::header) / s->size;
+        const std::size_t count = (slab_bytes - header_bytes) / s->size;
         s->free_blocks = static_cast<std::uint32_t>(count);
         for (std::size_t i = 0; i < count / 64; ++i) s->bits[i] = ~std::uint64_t{0};
         if (count % 64) s->bits[count / 64] = (std::uint64_t{1} << (count % 64)) - 1;

@@ -3,6 +3,7 @@
 #include <coio/lock.hpp>
 
 #include "support/catch.hpp"
+#include "support/count_allocations.hpp"
 
 #include <coio/gather.hpp>
 #include <coio/run.hpp>
@@ -19,29 +20,8 @@
 using namespace std::chrono_literals;
 
 // Allocation counting (this executable only): proves that waiting and hand-off allocate nothing.
-namespace {
-bool g_count = false;
-long g_allocs = 0;
-[[gnu::noinline]] void* counted_alloc(std::size_t n) {
-    if (g_count) ++g_allocs;
-    return std::malloc(n == 0 ? 1 : n);
-}
-[[gnu::noinline]] void counted_free(void* p) noexcept { std::free(p); }
-} // namespace
-void* operator new(std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-    if (void* p = counted_alloc(n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+using coio_test::g_allocs;
+using coio_test::g_count;
 
 namespace {
 coio::coro<void> take(coio::lock& lk, std::vector<int>& order, int id) {

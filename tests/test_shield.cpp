@@ -1,5 +1,6 @@
 #include <coio/shield.hpp>
 
+#include "support/after.hpp"
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
 
@@ -9,13 +10,7 @@
 #include <coio/timeout.hpp>
 
 using namespace std::chrono_literals;
-
-namespace {
-coio::coro<int> after(std::chrono::milliseconds d, int v) {
-    co_await coio::sleep(d);
-    co_return v;
-}
-} // namespace
+using coio_test::after;
 
 TEST_CASE("shield: cancelling the awaiter does not cancel the shielded task") {
     coio::run([]() -> coio::coro<void> {

@@ -1,5 +1,6 @@
 #include <coio/task.hpp>
 
+#include "support/after.hpp"
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
 #include "support/counted.hpp"
@@ -14,13 +15,10 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using coio_test::after;
 
 namespace {
 
-coio::coro<int> after(std::chrono::milliseconds d, int v) {
-    co_await coio::sleep(d);
-    co_return v;
-}
 coio::coro<void> fail_after(std::chrono::milliseconds d) {
     co_await coio::sleep(d);
     throw std::runtime_error("task failed");

@@ -1,5 +1,6 @@
 #include <coio/timeout.hpp>
 
+#include "support/after.hpp"
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
 
@@ -11,13 +12,7 @@
 #include <optional>
 
 using namespace std::chrono_literals;
-
-namespace {
-coio::coro<int> after(std::chrono::milliseconds d, int v) {
-    co_await coio::sleep(d);
-    co_return v;
-}
-} // namespace
+using coio_test::after;
 
 TEST_CASE("timeout: expiry raises timeout_error in the guarded code") {
     coio::run([]() -> coio::coro<void> {

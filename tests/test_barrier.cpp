@@ -3,6 +3,7 @@
 #include <coio/barrier.hpp>
 
 #include "support/catch.hpp"
+#include "support/co_check.hpp"
 
 #include <coio/gather.hpp>
 #include <coio/run.hpp>
@@ -115,5 +116,45 @@ TEST_CASE("barrier: wait_for timeout withdraws the arrival") {
         CHECK_THROWS_AS(co_await coio::wait_for(b.wait(), 10ms), coio::timeout_error);
         CHECK(b.n_waiting() == 0);
         CHECK_FALSE(b.broken());
+    }());
+}
+
+TEST_CASE("barrier: rounds do not overlap - a reset by the last task out breaks nobody") {
+    coio::run([]() -> coio::coro<void> {
+        coio::barrier b(3);
+        int out = 0;      // tasks that left the current round
+        int resets = 0;
+        std::vector<std::size_t> seen;
+        auto party = [&]() -> coio::coro<void> {
+            for (int round = 0; round < 4; ++round) {
+                seen.push_back(co_await b.wait());  // a fast task comes back while others drain
+                if (++out == 3) {                   // the last one out resets the barrier
+                    out = 0;
+                    ++resets;
+                    b.reset();
+                }
+            }
+        };
+        auto all = coio::gather(owned(party), owned(party), owned(party));
+        co_await coio::wait_for(std::move(all), 2s);  // before the fix: broken_barrier_error
+        CHECK(resets == 4);
+        std::sort(seen.begin(), seen.end());
+        CHECK(seen == std::vector<std::size_t>{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2});
+    }());
+}
+
+TEST_CASE("barrier: a task arriving while the round drains waits for the next round") {
+    coio::run([]() -> coio::coro<void> {
+        coio::barrier b(2);
+        auto a = coio::create_task(owned([&]() -> coio::coro<std::size_t> { co_return co_await b.wait(); }));
+        co_await coio::sleep(0);
+        CO_CHECK(co_await b.wait() == 1);  // completes the round; a has not resumed yet
+        CHECK(b.n_waiting() == 0);
+        auto c = coio::create_task(owned([&]() -> coio::coro<std::size_t> { co_return co_await b.wait(); }));
+        // Back before a left: we wait for the drain, so c (which runs after a left) is the
+        // first arrival of the next round and we are the second.
+        CO_CHECK(co_await coio::wait_for(b.wait(), 1s) == 1);
+        CO_CHECK(co_await a == 0);
+        CO_CHECK(co_await c == 0);
     }());
 }

@@ -4,6 +4,7 @@
 #include <coio/queue.hpp>
 
 #include "support/catch.hpp"
+#include "support/co_check.hpp"
 #include "support/count_allocations.hpp"
 
 #include <coio/gather.hpp>
@@ -173,27 +174,59 @@ TEST_CASE("queue: cancelling a blocked get loses no item") {
 
 TEST_CASE("queue: handed an item - then cancelled before running: the item is returned") {
     coio::run([]() -> coio::coro<void> {
-        coio::queue<item> q;
+        coio::queue<item> q(1);
         int got = 0;
-        bool cancelled_later = false;
         auto a = coio::create_task(owned([&]() -> coio::coro<void> {
-            item it = co_await q.get();  // completes: the item is not lost
+            item it = co_await q.get();  // handed 9, but cancelled before it ran: throws
             got = it->v;
-            try {
-                co_await coio::sleep(0);
-            } catch (const coio::cancelled_error&) {
-                cancelled_later = true;  // the cancellation arrives at the next await
-                throw;
-            }
         }));
         co_await coio::sleep(0);
         q.put_nowait(make(9));  // handed to a
+        CHECK(q.full());        // the hand-off holds the only slot until a runs
+        CHECK_THROWS_AS(q.put_nowait(make(0)), coio::queue_full);
         a.cancel();
         CHECK_THROWS_AS(co_await a, coio::cancelled_error);
-        CHECK(got == 9);
-        CHECK(cancelled_later);
+        CHECK(got == 0);
+        // The item went back: it is the next one out, and the bound still holds.
+        CHECK(q.qsize() == 1);
+        CHECK(q.full());
+        CHECK(q.get_nowait()->v == 9);
+
+        // With another getter waiting, the returned item goes straight to it, in order.
+        auto b = coio::create_task(owned([&]() -> coio::coro<int> { co_return (co_await q.get())->v; }));
+        auto c = coio::create_task(owned([&]() -> coio::coro<int> { co_return (co_await q.get())->v; }));
+        co_await coio::sleep(0);
+        q.put_nowait(make(5));  // handed to b
+        b.cancel();
+        CO_CHECK(co_await c == 5);
+        CHECK_THROWS_AS(co_await b, coio::cancelled_error);
+        CHECK(q.empty());
     }());
     CHECK(counted::live == 0);
+}
+
+TEST_CASE("queue: a returned item keeps its place in LIFO and priority queues") {
+    coio::run([]() -> coio::coro<void> {
+        coio::priority_queue<int> pq;
+        auto a = coio::create_task(owned([&]() -> coio::coro<int> { co_return co_await pq.get(); }));
+        co_await coio::sleep(0);
+        pq.put_nowait(3);  // handed to a
+        pq.put_nowait(7);
+        a.cancel();
+        CHECK_THROWS_AS(co_await a, coio::cancelled_error);
+        CHECK(pq.get_nowait() == 3);
+        CHECK(pq.get_nowait() == 7);
+
+        coio::lifo_queue<int> lq;
+        auto b = coio::create_task(owned([&]() -> coio::coro<int> { co_return co_await lq.get(); }));
+        co_await coio::sleep(0);
+        lq.put_nowait(1);  // handed to b
+        b.cancel();
+        CHECK_THROWS_AS(co_await b, coio::cancelled_error);
+        lq.put_nowait(2);
+        CHECK(lq.get_nowait() == 2);
+        CHECK(lq.get_nowait() == 1);
+    }());
 }
 
 TEST_CASE("queue: cancelling a blocked put leaves the item with the caller") {
@@ -205,18 +238,37 @@ TEST_CASE("queue: cancelling a blocked put leaves the item with the caller") {
         REQUIRE(mine != nullptr);
         CHECK(mine->v == 2);
         CHECK(q.qsize() == 1);
-        // A blocked put completed by a get is queued even if its task is cancelled afterwards.
+        // Served (a get freed its slot), then cancelled before running: the put did not
+        // happen, the caller keeps the item, and the slot is free for a retry.
         auto p = coio::create_task(owned([&]() -> coio::coro<void> { co_await q.put(std::move(mine)); }));
         co_await coio::sleep(0);
-        item one = co_await q.get();  // admits p's item
+        item one = co_await q.get();  // promises the freed slot to p
         CHECK(one->v == 1);
+        CHECK(q.full());              // promised
         p.cancel();
-        // The put had completed (the item is queued); the task ends cancelled because the
-        // cancellation reached it after its last await, as in asyncio.
         CHECK_THROWS_AS(co_await p, coio::cancelled_error);
+        REQUIRE(mine != nullptr);
+        CHECK(mine->v == 2);
+        CHECK(q.empty());
+        CHECK_FALSE(q.full());
+        co_await coio::wait_for(q.put(std::move(mine)), 1s);  // the retry does not block
         CHECK(mine == nullptr);
         item two = co_await q.get();
         CHECK(two->v == 2);
+
+        // With a second putter waiting, the cancelled putter's slot passes to it.
+        q.put_nowait(make(3));
+        item x = make(4), y = make(5);
+        auto px = coio::create_task(owned([&]() -> coio::coro<void> { co_await q.put(std::move(x)); }));
+        auto py = coio::create_task(owned([&]() -> coio::coro<void> { co_await q.put(std::move(y)); }));
+        co_await coio::sleep(0);
+        CHECK(q.get_nowait()->v == 3);  // slot promised to px
+        px.cancel();
+        CHECK_THROWS_AS(co_await px, coio::cancelled_error);
+        co_await py;
+        CHECK(x != nullptr);
+        CHECK(y == nullptr);
+        CHECK(q.get_nowait()->v == 5);
     }());
     CHECK(counted::live == 0);
 }

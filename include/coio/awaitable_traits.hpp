@@ -27,6 +27,9 @@ struct awaitable_info<A> { using value = decltype(std::declval<A&>().await_resum
 template <class T> struct awaitable_info<coro<T>> { using value = T; using state = task_state<T>; };
 template <class T> struct awaitable_info<task<T>> { using value = T; using state = task_state<T>; };
 template <class T> struct awaitable_info<future<T>> { using value = T; using state = future_state<T>; };
+
+template <class A> inline constexpr bool is_coro_v = false;
+template <class T> inline constexpr bool is_coro_v<coro<T>> = true;
 } // namespace detail
 
 /// True for the types coio's combinators (gather, as_completed, wait_for, shield) accept:

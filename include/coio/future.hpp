@@ -7,6 +7,7 @@
 #include <coio/outcome.hpp>
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <utility>
 
@@ -70,6 +71,13 @@ public:
 
 /// Awaits a future or task state. `Shield`: cancelling the awaiting task abandons the wait
 /// (asyncio.shield) instead of cancelling the awaited state.
+///
+/// Without Shield the awaiting task's cancellation is forwarded (asyncio's Task.cancel() on a
+/// task waiting for a future): the target is cancelled, and the await reports what the target
+/// then ends with. Cancelled: the awaiting task's own request is delivered (timeout_error when
+/// it was a timeout). A value or an exception: it is returned or rethrown, and the forwarded
+/// request is used up. A request that arrives after the target was done (the task was woken
+/// but had not resumed yet) is thrown here; the target keeps its result.
 template <class T, class State, bool Shield = false>
 struct state_awaiter : cancel_hook, done_node {
     explicit state_awaiter(ref_ptr<State> s) noexcept : state(std::move(s)) {
@@ -80,36 +88,51 @@ struct state_awaiter : cancel_hook, done_node {
 
     bool await_suspend(std::coroutine_handle<> h) {
         waiter = &require_current_task();
-        if (!waiter->begin_wait(h, this)) { cancelled = true; return false; }
-        on_done = [](done_node* n, future_base&) noexcept { static_cast<state_awaiter*>(n)->waiter->wake(); };
-        on_cancel = [](cancel_hook* c) noexcept {
-            auto* self = static_cast<state_awaiter*>(c);
-            if constexpr (Shield) {
+        on_done = [](done_node* n, future_base&) noexcept {
+            auto* self = static_cast<state_awaiter*>(n);
+            self->requests_at_done = self->waiter->cancelling();
+            self->waiter->wake();
+        };
+        if constexpr (Shield) {
+            if (!waiter->begin_wait(h, this)) { cancelled = true; return false; }
+            on_cancel = [](cancel_hook* c) noexcept {
+                auto* self = static_cast<state_awaiter*>(c);
                 self->state->remove_done_node(self);
                 self->cancelled = true;
                 self->waiter->wake();
-            } else {
-                // asyncio: cancelling a task that awaits a future cancels the future; we keep
-                // waiting until it is actually done, then report.
+            };
+            state->add_done_node(this);
+        } else {
+            on_cancel = [](cancel_hook* c) noexcept {
+                auto* self = static_cast<state_awaiter*>(c);
                 self->state->cancel();
-            }
-        };
-        state->add_done_node(this);
+                // Still waiting (a task finishes later; a future is done at once and has
+                // woken us): a further cancel() must reach the target too.
+                if (!self->state->done()) self->waiter->keep_waiting_on(self);
+            };
+            state->add_done_node(this);                // before: forwarding may complete it
+            waiter->begin_wait_forwarding(h, this);
+        }
         return true;
     }
 
     T await_resume() {
-        if (cancelled) waiter->throw_cancel();
+        if (cancelled) waiter->throw_cancel();  // shield: the wait was abandoned
         if (state->is_cancelled()) {
             // Cancelled because we were: deliver our own cancellation (maybe a timeout).
             if (waiter && waiter->cancel_pending()) waiter->throw_cancel();
             throw cancelled_error();
+        }
+        if (waiter && waiter->cancel_pending()) {
+            if (waiter->cancelling() > requests_at_done) waiter->throw_cancel();  // came after
+            waiter->consume_cancel();  // forwarded, and the target was not cancelled by it
         }
         return state->take_for_await();
     }
 
     ref_ptr<State> state;
     task_base* waiter = nullptr;
+    std::uint32_t requests_at_done = 0;
     bool cancelled = false;
 };
 

@@ -780,6 +780,15 @@ inline std::exception_ptr future_base::failure() noexcept {
 inline void future_base::complete(status s) noexcept {
     status_ = s;
     add_ref();  // a subscriber may drop the last handle while we walk the list
+    // Subscribers are pushed at the head (no tail pointer in every state); reversed once
+    // here, they run in the order they subscribed, as asyncio runs done callbacks.
+    done_node* fifo = nullptr;
+    while (done_node* n = nodes_) {
+        nodes_ = n->next;
+        n->next = fifo;
+        fifo = n;
+    }
+    nodes_ = fifo;
     while (done_node* n = nodes_) {
         nodes_ = n->next;
         n->on_done(n, *this);
@@ -837,23 +846,55 @@ inline void task_base::wake() noexcept {
     loop_->ready_.push(this);
 }
 
-inline bool task_base::request_cancel(const void* timeout_cause) noexcept {
+inline bool task_base::cancel() noexcept {
     if (done()) return false;
     ++cancel_requests_;
-    if (timeout_cause) timeout_cause_ = timeout_cause; else user_cancel_ = true;
+    user_cancel_ = true;
     must_cancel_ = true;
+    if (loop_->current_ == this) requested_running_ = true;
     if (cancel_hook* h = std::exchange(waiting_on_, nullptr)) h->on_cancel(h);
     return true;
 }
 
+inline void task_base::expire_timeout(timeout_link* scope) noexcept {
+    if (done()) return;
+    ++cancel_requests_;
+    scope->st = timeout_link::state::expired;
+    ++pending_timeouts_;
+    must_cancel_ = true;
+    if (loop_->current_ == this) requested_running_ = true;
+    if (cancel_hook* h = std::exchange(waiting_on_, nullptr)) h->on_cancel(h);
+}
+
 inline void task_base::throw_cancel() {
-    must_cancel_ = false;
-    if (!user_cancel_ && timeout_cause_) {
-        timeout_cause_ = nullptr;
+    if (!user_cancel_ && pending_timeouts_) {
+        // The newest expired scope is the innermost: its timeout_error unwinds to it first.
+        timeout_link* s = scopes_;
+        while (s->st != timeout_link::state::expired) s = s->next;
+        s->st = timeout_link::state::delivered;
+        must_cancel_ = --pending_timeouts_ != 0;
         throw timeout_error();
     }
-    user_cancel_ = false;
+    // A cancelled_error unwinds through every scope: it stands for their expiries too.
+    drop_pending();
     throw cancelled_error();
+}
+
+inline void task_base::consume_cancel() noexcept { drop_pending(); }
+
+inline void task_base::leave_scope(timeout_link* s) noexcept {
+    if (s->prev) s->prev->next = s->next; else scopes_ = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = nullptr;
+    if (s->st == timeout_link::state::armed) return;
+    if (s->st == timeout_link::state::expired) {
+        // Leaving before its timeout_error was thrown (another exception, or a return right
+        // after the deadline passed): the scope is over, and so is its request.
+        s->st = timeout_link::state::delivered;
+        --pending_timeouts_;
+        must_cancel_ = user_cancel_ || pending_timeouts_ != 0;
+    }
+    uncancel();
 }
 
 inline std::string task_base::name() const {

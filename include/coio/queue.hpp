@@ -47,6 +47,8 @@ template <class T>
 struct fifo_store {
     std::deque<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
+    /// Puts back an item that pop() gave out: it comes out next again.
+    void unpop(T&& v) { items.push_front(std::move(v)); }
     T pop() {
         T v = std::move(items.front());
         items.pop_front();
@@ -59,6 +61,7 @@ template <class T>
 struct lifo_store {
     std::vector<T> items;
     void push(T&& v) { items.push_back(std::move(v)); }
+    void unpop(T&& v) { items.push_back(std::move(v)); }
     T pop() {
         T v = std::move(items.back());
         items.pop_back();
@@ -77,6 +80,7 @@ struct heap_store {
         items.push_back(std::move(v));
         std::push_heap(items.begin(), items.end(), greater());
     }
+    void unpop(T&& v) { push(std::move(v)); }
     T pop() {
         std::pop_heap(items.begin(), items.end(), greater());
         T v = std::move(items.back());
@@ -98,9 +102,16 @@ struct heap_store {
 ///
 /// Cancellation: a put() or get() that throws cancelled_error (or timeout_error under
 /// wait_for/timeout) transferred nothing: a cancelled put leaves the caller's item untouched
-/// (it was taken by reference) and a cancelled get took no item. If the transfer had already
-/// happened when the cancellation arrived, the call completes (the item is queued, or
-/// returned) and the cancellation is delivered at the task's next await: no item is ever lost.
+/// (it was taken by reference) and a cancelled get took no item. That holds also when the
+/// cancellation arrives after the queue served the waiter but before the task resumed: a get
+/// then puts its item back (it is the next one out, or goes to the next waiting getter), and a
+/// put passes its slot to the next waiting putter. No item is ever lost or duplicated, and a
+/// retried put() can succeed. A get() or put() that returns has transferred its item.
+///
+/// Hand-offs: an item put while getters wait goes straight to the first of them, and a slot
+/// freed while putters wait is promised to the first of them; until those tasks run, the item
+/// or slot counts toward full() (as asyncio keeps the item in the queue until the woken getter
+/// takes it), but not toward qsize().
 ///
 /// Shutdown (Python 3.13): shutdown() makes put() throw queue_shutdown, and get() too once
 /// the queue is empty; shutdown(true) also drops the items left and releases join().
@@ -185,11 +196,11 @@ public:
     void shutdown(bool immediate = false) {
         shutdown_ = true;
         if (immediate) {
+            shutdown_immediate_ = true;
             while (store_.size() > 0) {
                 (void)store_.pop();
-                if (unfinished_ > 0) --unfinished_;
+                drop_one();
             }
-            if (unfinished_ == 0) finished_.set();
         }
         // Getters only wait on an empty queue, so all of them must now fail; putters too.
         getters_.wake_all(detail::wait_status::failed);
@@ -202,44 +213,69 @@ public:
     [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
     /// True when the queue holds no item.
     [[nodiscard]] bool empty() const noexcept { return store_.size() == 0; }
-    /// True when a bounded queue holds maxsize items.
-    [[nodiscard]] bool full() const noexcept { return maxsize_ > 0 && store_.size() >= maxsize_; }
+    /// True when a bounded queue holds maxsize items (counting hand-offs in flight: see the
+    /// class comment).
+    [[nodiscard]] bool full() const noexcept { return maxsize_ > 0 && occupied() >= maxsize_; }
     /// True after shutdown().
     [[nodiscard]] bool is_shutdown() const noexcept { return shutdown_; }
 
 private:
+    // An item dropped by shutdown(immediate) counts as done for join().
+    void drop_one() noexcept {
+        if (unfinished_ > 0 && --unfinished_ == 0) finished_.set();
+    }
     void check_put() const {
         if (shutdown_) throw queue_shutdown();
         if (full()) throw queue_full();
     }
-    // Precondition: not full, not shut down. A waiting getter (the queue is then empty) gets
-    // the item directly: it cannot be overtaken by a get() that did not wait.
+    // Items queued, items handed to getters that have not resumed, slots promised to putters
+    // that have not resumed.
+    [[nodiscard]] std::size_t occupied() const noexcept { return store_.size() + handed_ + promised_; }
+
+    // Precondition: not full, not shut down.
     void enqueue(T&& v) {
-        if (detail::waiter* w = getters_.front()) {
-            static_cast<get_awaiter*>(w)->slot_.emplace(std::move(v));
-            w->wake_with(detail::wait_status::granted);
-        } else {
-            store_.push(std::move(v));
-        }
+        place(std::move(v), false);
         ++unfinished_;
         finished_.clear();
     }
-    // Precondition: not empty. A freed slot goes straight to the first waiting putter.
+    // A waiting getter (the queue is then empty) gets the item directly: it cannot be overtaken
+    // by a get() that did not wait. `back`: an item a cancelled getter returns; it was the
+    // oldest, so it is the next one out.
+    void place(T&& v, bool back) {
+        if (detail::waiter* w = getters_.front()) {
+            static_cast<get_awaiter*>(w)->slot_.emplace(std::move(v));
+            ++handed_;
+            w->wake_with(detail::wait_status::granted);
+        } else if (back) {
+            store_.unpop(std::move(v));
+        } else {
+            store_.push(std::move(v));
+        }
+    }
+    // Precondition: not empty.
     T dequeue() {
         T v = store_.pop();
-        if (detail::waiter* w = putters_.front()) {
-            auto* p = static_cast<put_awaiter*>(w);
-            store_.push(p->take());
-            ++unfinished_;
+        promise_slots();
+        return v;
+    }
+    // Freed slots are promised to the waiting putters in order; each puts its item when it
+    // resumes (or, cancelled by then, passes the slot on).
+    void promise_slots() noexcept {
+        while (!full()) {
+            detail::waiter* w = putters_.front();
+            if (!w) return;
+            ++promised_;
             w->wake_with(detail::wait_status::granted);
         }
-        return v;
     }
 
     std::size_t maxsize_;
     Store store_;
+    std::size_t handed_ = 0;    // items in get_awaiter slots whose tasks have not resumed
+    std::size_t promised_ = 0;  // slots promised to put_awaiters whose tasks have not resumed
     std::size_t unfinished_ = 0;
     bool shutdown_ = false;
+    bool shutdown_immediate_ = false;
     event finished_;
     detail::waiter_list getters_;  // non-empty only while the queue is empty
     detail::waiter_list putters_;  // non-empty only while the queue is full
@@ -261,7 +297,22 @@ public:
         bool await_suspend(std::coroutine_handle<> h) { return detail::suspend_on(*this, q_->putters_, h); }
         void await_resume() {
             switch (status) {
-            case detail::wait_status::granted: return;  // queued; a later cancel waits for the next await
+            case detail::wait_status::granted:
+                // A slot was promised to us; put the item now, unless we are cancelled (the
+                // slot passes on, the caller keeps the item) or the queue was shut down.
+                --q_->promised_;
+                if (task->cancel_pending() || q_->shutdown_) {
+                    q_->promise_slots();
+                    if (task->cancel_pending()) task->throw_cancel();
+                    throw queue_shutdown();
+                }
+                try {
+                    q_->enqueue(take());
+                } catch (...) {  // T's copy or move threw: the slot goes to the next putter
+                    q_->promise_slots();
+                    throw;
+                }
+                return;
             case detail::wait_status::cancelled: task->throw_cancel();
             case detail::wait_status::failed: throw queue_shutdown();
             case detail::wait_status::orphaned: throw invalid_state_error("coio: queue destroyed while a task waited on it");
@@ -298,12 +349,24 @@ public:
         bool await_suspend(std::coroutine_handle<> h) { return detail::suspend_on(*this, q_->getters_, h); }
         T await_resume() {
             switch (status) {
+            case detail::wait_status::granted:
+                --q_->handed_;
+                if (task->cancel_pending()) {
+                    // Handed an item, then cancelled before running: it goes back, as the
+                    // next item out (or to the next waiting getter), unless the queue was
+                    // shut down immediately meanwhile, which drops what it holds.
+                    if (q_->shutdown_immediate_) q_->drop_one();
+                    else q_->place(std::move(*slot_), true);
+                    slot_.reset();
+                    task->throw_cancel();
+                }
+                q_->promise_slots();  // the item left the queue: its slot is free
+                return std::move(*slot_);
             case detail::wait_status::cancelled: task->throw_cancel();
             case detail::wait_status::failed: throw queue_shutdown();
             case detail::wait_status::orphaned: throw invalid_state_error("coio: queue destroyed while a task waited on it");
             default:
-                // granted (the item was handed over; a later cancel waits for the next
-                // await), or taken without waiting.
+                // Taken without waiting.
                 if (!slot_) throw queue_shutdown();
                 return std::move(*slot_);
             }

@@ -33,9 +33,11 @@ public:
         handle_type h = handle_type::from_address(root.address());
         auto& slot = h.promise().result;
         auto s = future_base::status::finished;
-        if (slot.empty() || this->must_cancel_) {
-            // Never started, or cancelled after its last await: asyncio marks such a task
-            // cancelled even when the coroutine returned.
+        if (slot.empty() || this->cancel_requested_while_running()) {
+            // Never started, or cancelled during its last step: asyncio marks such a task
+            // cancelled even when the coroutine returned. A request that arrived while it
+            // was suspended, and that its last await could not deliver without losing a
+            // result (see task_base), came too late: the task keeps its value.
             s = future_base::status::cancelled;
         } else if (slot.has_exception()) {
             try {

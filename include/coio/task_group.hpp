@@ -174,7 +174,22 @@ public:
     bool owner_cancelled_ = false;          // cancelled from outside during the join
     bool parent_cancel_requested_ = false;  // we cancelled the owner after a child failed
     std::vector<std::exception_ptr> errors_;
+    std::exception_ptr base_error_;         // the first error that is rethrown as itself
     std::size_t count_ = 0;
+
+    /// Errors that are not std::exceptions (nor cancellations) end the program's normal flow
+    /// (keyboard_interrupt): they are rethrown as themselves, never wrapped in a group.
+    static bool is_base_error(const std::exception_ptr& p) noexcept {
+        try {
+            std::rethrow_exception(p);
+        } catch (const std::exception&) {
+            return false;
+        } catch (const cancelled_error&) {
+            return false;
+        } catch (...) {
+            return true;
+        }
+    }
 
 private:
     struct child : done_node {
@@ -195,6 +210,7 @@ private:
         unlink(c);
         if (f.failed() && !f.is_cancelled()) {
             errors_.push_back(f.failure());  // retrieved: not reported as "never retrieved"
+            if (!base_error_ && is_base_error(errors_.back())) base_error_ = errors_.back();
             if (!aborting_) {
                 abort();
                 // Interrupt whatever the owner's body is awaiting, as asyncio does; not when
@@ -244,7 +260,13 @@ struct coro_value<coro<T>> {
 ///    throws cancelled_error (timeout_error when the cancellation came from a timeout, e.g.
 ///    `wait_for(task_group::run(...), 5s)`), unless tasks failed: errors take precedence.
 ///    Consequently a timeout_error escaping the body is treated like a cancellation too, not
-///    wrapped in a group.
+///    wrapped in a group. When the owner was cancelled from outside and tasks failed, the
+///    exception_group is thrown and the cancellation stays pending: the owner's next await
+///    throws it (Python 3.13 re-arms it the same way).
+///  - An exception that is not a std::exception nor a cancellation (coio::keyboard_interrupt,
+///    or any such control exception of the program, like Python's KeyboardInterrupt and
+///    SystemExit) is not wrapped: once every task has finished, run() rethrows the first one
+///    as itself.
 ///  - Tasks may be created while the group runs, also from its tasks; after the join
 ///    (a task_group handle kept past run()) or while it is aborting, create_task throws
 ///    invalid_state_error.
@@ -315,8 +337,20 @@ public:
             }
         }
         std::vector<std::exception_ptr> errors = std::move(st.errors_);
-        if (body_error && !body_cancelled) errors.push_back(body_error);
-        if (!errors.empty()) throw exception_group(std::move(errors));
+        if (body_error && !body_cancelled) {
+            errors.push_back(body_error);
+            if (!st.base_error_ && detail::task_group_state::is_base_error(body_error)) st.base_error_ = body_error;
+        }
+        if (st.base_error_) std::rethrow_exception(st.base_error_);
+        if (!errors.empty()) {
+            // Cancelled from outside too: the group's errors win, but the cancellation must
+            // not be lost. Re-arm it (count unchanged) for the owner's next await.
+            if (st.owner_->cancelling() > 0) {
+                st.owner_->uncancel();
+                st.owner_->cancel();
+            }
+            throw exception_group(std::move(errors));
+        }
         if (propagate) {
             if (body_cancelled) std::rethrow_exception(body_error);
             st.owner_->throw_cancel();  // cancelled during the join: still pending

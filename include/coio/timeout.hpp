@@ -21,10 +21,25 @@ namespace coio {
 /// passes, the task's current await throws timeout_error (inside the guarded code, where
 /// asyncio would throw CancelledError and convert it at the block's end). If that
 /// timeout_error escapes the scope, the scope ends like asyncio's block: with timeout_error.
+/// A deadline that has already passed when the scope is created (or rescheduled) expires at
+/// once: the first await that suspends throws.
+///
+/// Nested scopes: each expiry is delivered once, innermost first. When an inner and an
+/// outer deadline both pass before the task resumes, the inner block's await throws the
+/// inner timeout_error; if the inner block catches it, the outer deadline is still pending
+/// and the next await throws it. A cancel() pending at the same time wins: cancelled_error
+/// is thrown, and it stands for every expired scope it unwinds through.
+///
+/// cancelling(): an expiry counts as a cancellation request while the scope lives; the scope
+/// withdraws it when it ends (asyncio's uncancel() in the timeout's exit), so after a caught
+/// timeout the task's cancelling() is back where it was.
 ///
 /// Bound to the task that creates it; neither copyable nor movable.
 ///
 /// Throws (constructor): invalid_state_error outside a task.
+///
+/// Cancellation: a cancel() of the task is not changed into timeout_error; it passes through
+/// the scope as cancelled_error.
 ///
 /// Example:
 /// @code
@@ -35,29 +50,30 @@ namespace coio {
 ///       co_await fetch_more();
 ///   } catch (const coio::timeout_error&) { std::puts("too slow"); }
 /// @endcode
-class [[nodiscard]] timeout_scope : detail::timer_node {
+class [[nodiscard]] timeout_scope : detail::timer_node, detail::timeout_link {
 public:
     /// A scope with deadline `when` (nullopt: no deadline yet).
     explicit timeout_scope(std::optional<clock::time_point> when) : task_(&detail::require_current_task()) {
         on_expire = [](detail::timer_node* n) noexcept {
             auto* self = static_cast<timeout_scope*>(n);
-            self->expired_ = true;
-            self->task_->request_cancel(self);
+            self->task_->expire_timeout(self);
         };
+        task_->enter_scope(this);
         if (when) arm(*when);
     }
     timeout_scope(const timeout_scope&) = delete;
     timeout_scope& operator=(const timeout_scope&) = delete;
-    /// Disarms the deadline; a timeout not delivered yet is withdrawn.
+    /// Disarms the deadline; an expiry not delivered yet is withdrawn, and an expired scope
+    /// withdraws its cancellation request (cancelling() goes back down).
     ~timeout_scope() {
         if (queued()) task_->loop()->remove_timer(this);
-        if (expired_) task_->withdraw_timeout(this);
+        task_->leave_scope(this);
     }
 
-    /// Moves the deadline (nullopt: no deadline).
+    /// Moves the deadline (nullopt: no deadline). A deadline in the past expires at once.
     /// Throws: invalid_state_error once the scope has expired (as asyncio does).
     void reschedule(std::optional<clock::time_point> when) {
-        if (expired_) throw invalid_state_error("coio: cannot reschedule an expired timeout");
+        if (expired()) throw invalid_state_error("coio: cannot reschedule an expired timeout");
         if (queued()) task_->loop()->remove_timer(this);
         when_ = when;
         if (when) arm(*when);
@@ -65,17 +81,20 @@ public:
     /// The current deadline, or nullopt.
     [[nodiscard]] std::optional<clock::time_point> when() const noexcept { return when_; }
     /// True once the deadline passed.
-    [[nodiscard]] bool expired() const noexcept { return expired_; }
+    [[nodiscard]] bool expired() const noexcept { return st != state::armed; }
 
 private:
     void arm(clock::time_point when) {
         when_ = when;
+        if (when <= clock::now()) {
+            task_->expire_timeout(this);  // the task is running: delivered by its next await
+            return;
+        }
         deadline = when;
         task_->loop()->add_timer(this);
     }
     detail::task_base* task_;
     std::optional<clock::time_point> when_;
-    bool expired_ = false;
 };
 
 /// A timeout_scope expiring `delay` from now. Example: `auto t = coio::timeout(500ms);`
@@ -99,6 +118,8 @@ template <class Rep, class Period>
 /// Returns: aw's result.
 /// Throws: timeout_error when `timeout` passes first, after `aw` was cancelled (a coro's
 /// current await throws inside it; a task is cancelled and waited for); aw's own exception.
+/// A timeout of zero or less: a coro is not started at all; a task or future that is done
+/// gives its result, one that is not is cancelled and waited for (as asyncio does).
 ///
 /// Cancellation: cancelling the calling task cancels `aw` and throws cancelled_error.
 ///
@@ -106,7 +127,20 @@ template <class Rep, class Period>
 template <class A, class Rep, class Period>
     requires awaitable<A>
 [[nodiscard]] coro<await_result_t<A>> wait_for(A aw, std::chrono::duration<Rep, Period> timeout) {
+    if constexpr (detail::is_coro_v<A>) {
+        if (timeout <= timeout.zero()) throw timeout_error();  // asyncio never starts it
+    }
     auto scope = coio::timeout(timeout);
+    if constexpr (std::is_void_v<await_result_t<A>>) co_await std::move(aw);
+    else co_return co_await std::move(aw);
+}
+
+/// wait_for without a time limit (asyncio's `wait_for(aw, None)`): awaits `aw`.
+/// Returns: aw's result. Throws: aw's exception. Cancellation: as the timed form.
+/// Example: `auto v = co_await coio::wait_for(fetch(url), std::nullopt);`
+template <class A>
+    requires awaitable<A>
+[[nodiscard]] coro<await_result_t<A>> wait_for(A aw, std::nullopt_t) {
     if constexpr (std::is_void_v<await_result_t<A>>) co_await std::move(aw);
     else co_return co_await std::move(aw);
 }

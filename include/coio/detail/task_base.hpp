@@ -90,7 +90,37 @@ private:
     future_base* next_live_ = nullptr;  // detach them when it is destroyed first
 };
 
+/// A timeout scope as its task sees it (coio::timeout_scope derives from it): the task keeps
+/// its live scopes in a list, newest first, to know which expired deadline a timeout_error
+/// stands for.
+struct timeout_link {
+    enum class state : std::uint8_t {
+        armed,      ///< not expired
+        expired,    ///< expired; its timeout_error is not delivered yet
+        delivered,  ///< expired, and a timeout_error (or a cancellation covering it) was thrown
+    };
+    timeout_link* prev = nullptr;
+    timeout_link* next = nullptr;
+    state st = state::armed;
+};
+
 /// Untyped state of a task: the coroutine it drives and the cancellation protocol.
+///
+/// Cancellation, as asyncio's Task: cancel() and expiring timeout scopes are *requests*
+/// (counted by cancelling()); a pending request is *delivered* by the task's current or next
+/// await, which throws it. The rules every awaitable follows, so that nothing is lost or
+/// duplicated:
+///  * A wait that has completed but whose task has not resumed yet when the request arrives
+///    still throws it, after giving back what it was handed (a lock, a semaphore unit, a
+///    queue item or slot, a condition notification) to the next waiter.
+///  * Awaits whose result cannot be given back (bytes the kernel already moved into the
+///    caller's buffer, a gather's results) return it instead; the request stays pending for
+///    the next await. If the task returns before that, it finishes with its value: the request
+///    came too late (asyncio's cancel() does not guarantee a cancellation either).
+///  * Awaits that forward the request (awaiting a task or future: the target is cancelled)
+///    report what the target ended with.
+///  * A request made while the task runs (e.g. by itself) and still pending when its coroutine
+///    returns makes the task end cancelled, as in asyncio.
 class task_base : public future_base, public work_item {
 public:
     friend void finish_task_root(task_base*, std::coroutine_handle<>) noexcept;
@@ -104,6 +134,24 @@ public:
         waiting_on_ = hook;
         return true;
     }
+    /// For awaits that forward a cancellation to what they wait for (a task or future): a
+    /// request that is already pending is forwarded at once, through `hook`, and the task
+    /// suspends until the target is done (asyncio's Task.__step does the same with
+    /// _must_cancel when the coroutine yields a future).
+    void begin_wait_forwarding(std::coroutine_handle<> h, cancel_hook* hook) noexcept {
+        resume_at_ = h;
+        waiting_on_ = hook;
+        if (must_cancel_) {
+            waiting_on_ = nullptr;
+            hook->on_cancel(hook);
+        }
+    }
+    /// True when a request made while the task was running is pending: the task then ends
+    /// cancelled even if its coroutine returns (asyncio's rule for a cancel in the last step).
+    [[nodiscard]] bool cancel_requested_while_running() const noexcept { return must_cancel_ && requested_running_; }
+    /// A forwarding hook that still waits after forwarding re-registers itself, so that a
+    /// further cancel() is forwarded too. Precondition: the task was not woken meanwhile.
+    void keep_waiting_on(cancel_hook* hook) noexcept { waiting_on_ = hook; }
     /// Suspends even though a cancellation may be pending: for awaitables that must wait for
     /// their children to finish before they report a cancellation (gather, task groups).
     void begin_wait_uncancellable(std::coroutine_handle<> h, cancel_hook* hook) noexcept {
@@ -113,28 +161,33 @@ public:
     /// Resumes the task at the handle given to begin_wait, on the next loop iteration.
     void wake() noexcept;
 
-    bool cancel() noexcept override { return request_cancel(nullptr); }
-    /// Cancellation requested by a timeout scope: delivered as timeout_error unless the task
-    /// was also cancelled by someone else.
-    bool request_cancel(const void* timeout_cause) noexcept;
-    /// Delivers the pending cancellation: throws cancelled_error or timeout_error.
+    /// asyncio's Task.cancel(): a request, delivered at the current or next await.
+    bool cancel() noexcept override;
+    /// A timeout scope's deadline passed: a request delivered as timeout_error (unless a
+    /// cancel() is pending too, which wins, as a CancelledError does in asyncio).
+    void expire_timeout(timeout_link* scope) noexcept;
+    /// Delivers the pending cancellation: throws cancelled_error, or timeout_error when only
+    /// timeouts are pending (the newest expired scope's; an older one stays pending and is
+    /// delivered by the next await). With nothing pending: cancelled_error.
     [[noreturn]] void throw_cancel();
+    /// The pending request was forwarded to a target that then ended normally: it is used up
+    /// without being thrown (asyncio: the awaiter gets what the target ended with).
+    void consume_cancel() noexcept;
     [[nodiscard]] bool cancel_pending() const noexcept { return must_cancel_; }
-    /// A timeout scope ends: its cancellation, if not delivered yet, is withdrawn.
-    void withdraw_timeout(const void* cause) noexcept {
-        if (timeout_cause_ != cause) return;
-        timeout_cause_ = nullptr;
-        if (!user_cancel_) must_cancel_ = false;
+    /// A timeout scope begins (linked newest first) or ends. An ending scope that expired
+    /// withdraws its request (asyncio's uncancel() in the timeout's __aexit__), delivered or
+    /// not; an outer scope's expiry is unaffected.
+    void enter_scope(timeout_link* s) noexcept {
+        s->next = scopes_;
+        if (scopes_) scopes_->prev = s;
+        scopes_ = s;
     }
+    void leave_scope(timeout_link* s) noexcept;
     [[nodiscard]] unsigned cancelling() const noexcept { return cancel_requests_; }
     /// Withdraws one cancellation request; when none is left, a cancellation not delivered
     /// yet is dropped too (Python 3.13's Task.uncancel).
     unsigned uncancel() noexcept {
-        if (cancel_requests_ && --cancel_requests_ == 0) {
-            must_cancel_ = false;
-            user_cancel_ = false;
-            timeout_cause_ = nullptr;
-        }
+        if (cancel_requests_ && --cancel_requests_ == 0) drop_pending();
         return cancel_requests_;
     }
 
@@ -155,22 +208,34 @@ protected:
     /// Records the outcome, wakes subscribers, drops the loop's reference.
     void finish(status s) noexcept;
     static void run_step(work_item* w) noexcept;
+    /// Forgets every pending request (user cancel and expired scopes), marking them delivered.
+    void drop_pending() noexcept {
+        user_cancel_ = false;
+        requested_running_ = false;
+        if (pending_timeouts_)
+            for (timeout_link* s = scopes_; s; s = s->next)
+                if (s->st == timeout_link::state::expired) s->st = timeout_link::state::delivered;
+        pending_timeouts_ = 0;
+        must_cancel_ = false;
+    }
 
     std::coroutine_handle<> resume_at_;  // the root until started, then where it is suspended
 
 private:
     // Laid out to keep a task small: a million pending tasks is a normal load.
     cancel_hook* waiting_on_ = nullptr;
-    const void* timeout_cause_ = nullptr;
+    timeout_link* scopes_ = nullptr;      // live timeout scopes, newest first
     std::unique_ptr<std::string> name_;   // allocated only when a name is given
     const char* where_file_;
     std::uint32_t where_line_;
     std::uint32_t id_;
     std::uint32_t cancel_requests_ = 0;
-    bool user_cancel_ = false;
+    std::uint16_t pending_timeouts_ = 0;  // scopes in state expired
+    bool user_cancel_ = false;            // a cancel() not delivered yet
+    bool requested_running_ = false;      // a pending request was made while the task ran
 
 protected:
-    bool must_cancel_ = false;
+    bool must_cancel_ = false;            // user_cancel_ || pending_timeouts_ > 0
     bool started_ = false;
 
 public:

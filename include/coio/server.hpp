@@ -21,7 +21,11 @@
 #include <liburing.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -182,6 +186,41 @@ private:
         std::size_t index = 0;
         bool armed = false;
         bool cancel_sent = false;
+        // Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM): one episode from the first
+        // failure to the next accepted connection. Logged once at each end, retried with a
+        // doubling delay in between (a failing accept leaves the connection queued in the
+        // backlog, so nothing is lost by waiting).
+        std::chrono::milliseconds retry_delay{0};  // 0: no episode
+        unsigned failures = 0;                      // failed accepts in this episode
+        double episode_start = 0;                   // loop time of the first failure
+    };
+
+    /// First and largest delay before accepting again after running out of descriptors or
+    /// memory. asyncio waits a flat second and logs every attempt; doubling from 10 ms lets
+    /// a short spike (a burst of connections at the descriptor limit) clear quickly, and the
+    /// cap bounds the extra latency once the limit is lifted.
+    static constexpr std::chrono::milliseconds first_retry_delay{10};
+    static constexpr std::chrono::milliseconds max_retry_delay{1000};
+
+    [[nodiscard]] static bool out_of_resources(int res) noexcept {
+        return res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
+    }
+
+    /// A reference held by a retry callback; released when the callback is destroyed, run or
+    /// not (a loop that shuts down with the timer pending drops it).
+    class retry_ref {
+    public:
+        explicit retry_ref(server_state* s) noexcept : s_(s) { s_->add_ref(); }
+        retry_ref(const retry_ref& o) noexcept : s_(o.s_) { if (s_) s_->add_ref(); }
+        retry_ref(retry_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+        retry_ref& operator=(const retry_ref&) = delete;
+        ~retry_ref() {
+            if (s_) s_->release();
+        }
+        [[nodiscard]] server_state* get() const noexcept { return s_; }
+
+    private:
+        server_state* s_;
     };
 
     void submit_cancel(op_base* op) noexcept {
@@ -211,28 +250,46 @@ private:
         a->self->accepted(*a, res, flags);
     }
 
+    // Messages to the exception handler carry no "coio: " prefix: the default handler adds
+    // it (asyncio's messages are plain sentences too).
     void accepted(accept_op& a, int res, unsigned flags) noexcept {
         if (res >= 0) {
+            if (a.retry_delay.count() != 0) end_retry_episode(a);
             if (closing_ || !loop_) ::close(res);
             else new_connection(res, sockets_[a.index].family());
+        } else if (out_of_resources(res) && !closing_ && loop_) {
+            if (a.retry_delay.count() == 0) {
+                try {
+                    loop_->call_exception_handler(
+                        {"accept on " + describe_fd(sockets_[a.index].fileno(), false) + " failed: " + std::strerror(-res) +
+                             "; retrying with back-off (up to " + std::to_string(max_retry_delay.count()) +
+                             " ms) until it succeeds",
+                         {}, {}, {}});
+                } catch (...) {  // building the message: the episode goes on unlogged
+                }
+                a.retry_delay = first_retry_delay;
+                a.failures = 0;
+                a.episode_start = loop_->time();
+            } else {
+                a.retry_delay = std::min(a.retry_delay * 2, max_retry_delay);
+            }
+            ++a.failures;
         } else if (res != -ECANCELED && !closing_ && loop_) {
-            loop_->call_exception_handler(
-                {"coio: accept on " + describe_fd(sockets_[a.index].fileno(), false) + " failed: " + std::strerror(-res), {}, {}, {}});
+            try {
+                loop_->call_exception_handler(
+                    {"accept on " + describe_fd(sockets_[a.index].fileno(), false) + " failed: " + std::strerror(-res), {}, {}, {}});
+            } catch (...) {
+            }
         }
         if (!(flags & IORING_CQE_F_MORE)) {
             a.armed = false;
             --ops_in_flight;
             if (!closing_ && loop_) {
                 try {
-                    if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-                        // Out of descriptors or memory: retry later instead of spinning (asyncio
-                        // also backs off for a moment).
-                        add_ref();
-                        const std::size_t i = a.index;
-                        loop_->call_later(std::chrono::milliseconds(100), [this, i] {
-                            arm(i);
-                            release();
-                        });
+                    if (out_of_resources(res)) {
+                        // Out of descriptors or memory: accept again later instead of spinning
+                        // (each failure doubles the delay, up to max_retry_delay).
+                        loop_->call_later(a.retry_delay, [ref = retry_ref(this), i = a.index] { ref.get()->arm(i); });
                     } else {
                         arm(a.index);
                     }
@@ -241,6 +298,24 @@ private:
             }
             maybe_close_listeners();
             release();
+        }
+    }
+
+    /// The first connection accepted after a resource episode: says so once.
+    void end_retry_episode(accept_op& a) noexcept {
+        const unsigned failures = a.failures;
+        const double seconds = loop_ ? loop_->time() - a.episode_start : 0;
+        a.retry_delay = std::chrono::milliseconds(0);
+        a.failures = 0;
+        if (!loop_ || closing_) return;
+        try {
+            char took[32];
+            std::snprintf(took, sizeof took, "%.2f", seconds);
+            loop_->call_exception_handler({"accept on " + describe_fd(sockets_[a.index].fileno(), false) +
+                                               " works again after " + std::to_string(failures) + " failed attempts over " +
+                                               took + " s",
+                                           {}, {}, {}});
+        } catch (...) {
         }
     }
 
@@ -262,7 +337,7 @@ private:
             // unlinks the slot again.
             slot->task = loop_->create_task(run_handler(handler_guard(this, slot), std::move(r), std::move(w)), "client handler");
         } catch (...) {
-            loop_->call_exception_handler({"coio: cannot set up an accepted connection", std::current_exception(), {}, {}});
+            loop_->call_exception_handler({"cannot set up an accepted connection", std::current_exception(), {}, {}});
         }
     }
 

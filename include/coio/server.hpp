@@ -77,17 +77,22 @@ class server_state final : public io_owner {
 public:
     server_state(net_service& svc, std::vector<socket> socks, client_connected_callback cb, stream_config cfg, bool nodelay)
         : svc_(&svc), loop_(&svc.loop()), sockets_(std::move(socks)), cb_(std::move(cb)), cfg_(cfg), nodelay_(nodelay) {
-        ops_ = std::make_unique<accept_op[]>(sockets_.size());
-        for (std::size_t i = 0; i < sockets_.size(); ++i) {
+        nops_ = sockets_.size();
+        ops_ = std::make_unique<accept_op[]>(nops_);
+        for (std::size_t i = 0; i < nops_; ++i) {
             ops_[i].self = this;
             ops_[i].index = i;
             ops_[i].complete = &server_state::on_accept;
+            ops_[i].retry.self = this;
+            ops_[i].retry.index = i;
+            ops_[i].retry.on_expire = &server_state::on_retry;
         }
         svc_->add(this);
     }
     server_state(const server_state&) = delete;
     server_state& operator=(const server_state&) = delete;
     ~server_state() {
+        cancel_retries();
         if (svc_) svc_->remove(this);
     }
 
@@ -121,6 +126,7 @@ public:
         if (closing_) return;
         closing_ = true;
         serving_ = false;
+        cancel_retries();
         for (std::size_t i = 0; i < sockets_.size(); ++i) {
             if (ops_[i].armed && !ops_[i].cancel_sent) {
                 ops_[i].cancel_sent = true;
@@ -136,6 +142,7 @@ public:
     // ---- io_owner ----
     void abort() noexcept override { close(); }
     void detach() noexcept override {
+        cancel_retries();
         svc_ = nullptr;
         loop_ = nullptr;
         closing_ = true;
@@ -181,11 +188,18 @@ public:
     }
 
 private:
+    /// The delayed re-arm of one listener's accept (intrusive: no allocation, and close()
+    /// takes it off the loop's timers, so it never outlives the server).
+    struct retry_timer : timer_node {
+        server_state* self = nullptr;
+        std::size_t index = 0;
+    };
     struct accept_op : op_base {
         server_state* self = nullptr;
         std::size_t index = 0;
         bool armed = false;
         bool cancel_sent = false;
+        retry_timer retry;
         // Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM): one episode from the first
         // failure to the next accepted connection. Logged once at each end, retried with a
         // doubling delay in between (a failing accept leaves the connection queued in the
@@ -206,22 +220,22 @@ private:
         return res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
     }
 
-    /// A reference held by a retry callback; released when the callback is destroyed, run or
-    /// not (a loop that shuts down with the timer pending drops it).
-    class retry_ref {
-    public:
-        explicit retry_ref(server_state* s) noexcept : s_(s) { s_->add_ref(); }
-        retry_ref(const retry_ref& o) noexcept : s_(o.s_) { if (s_) s_->add_ref(); }
-        retry_ref(retry_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-        retry_ref& operator=(const retry_ref&) = delete;
-        ~retry_ref() {
-            if (s_) s_->release();
+    static void on_retry(timer_node* n) noexcept {
+        auto* t = static_cast<retry_timer*>(n);
+        try {
+            t->self->arm(t->index);
+        } catch (...) {
+            // get_sqe failed (ring broken): this listener stops accepting, as after any
+            // failure to re-arm.
         }
-        [[nodiscard]] server_state* get() const noexcept { return s_; }
+    }
 
-    private:
-        server_state* s_;
-    };
+    /// Takes every pending retry off the loop's timers (closing, or the state goes away).
+    void cancel_retries() noexcept {
+        if (!loop_ || !ops_) return;
+        for (std::size_t i = 0; i < nops_; ++i)
+            if (ops_[i].retry.queued()) loop_->remove_timer(&ops_[i].retry);
+    }
 
     void submit_cancel(op_base* op) noexcept {
         if (!loop_) return;
@@ -289,7 +303,8 @@ private:
                     if (out_of_resources(res)) {
                         // Out of descriptors or memory: accept again later instead of spinning
                         // (each failure doubles the delay, up to max_retry_delay).
-                        loop_->call_later(a.retry_delay, [ref = retry_ref(this), i = a.index] { ref.get()->arm(i); });
+                        a.retry.deadline = clock::now() + a.retry_delay;
+                        loop_->add_timer(&a.retry);
                     } else {
                         arm(a.index);
                     }
@@ -360,6 +375,7 @@ private:
     event_loop* loop_;
     std::vector<socket> sockets_;
     std::unique_ptr<accept_op[]> ops_;
+    std::size_t nops_ = 0;  // ops_ entries (sockets_ is emptied once the listeners close)
     client_connected_callback cb_;
     stream_config cfg_;
     bool nodelay_;
@@ -383,6 +399,12 @@ private:
 /// those tasks: close() stops accepting, closes the listening sockets and cancels every
 /// handler; wait_closed() waits until all of that is done. Destroying the last handle of a
 /// server closes it.
+///
+/// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM from accept), the server
+/// keeps the pending connections in the listen backlog and accepts again after a delay that
+/// doubles from 10 ms up to 1 s. Each such episode is reported twice through the loop's
+/// exception handler: when it starts and when a connection is accepted again. Other accept
+/// errors are reported one by one.
 ///
 /// Move-only handle.
 ///

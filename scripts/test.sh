@@ -8,6 +8,8 @@
 #   asan           g++ Debug -O1, -fsanitize=address,undefined: tests only, ctest
 #   tsan           clang++ Debug -O1, -fsanitize=thread: only test files labeled `thread`
 #                  (a "// ctest-labels: thread" line in tests/test_*.cpp), ctest -L thread
+#   fuzz           clang++ libFuzzer targets (tests/fuzz), each run COIO_FUZZ_SECONDS (30) on a
+#                  copy of its seed corpus (tests/fuzz/corpus/<target>); a finding fails it
 #   consumer       tests/consumer/run.sh: add_subdirectory, FetchContent, find_package
 #   benchmarks     every bench_* executable of the gcc-release build, run once, briefly
 #
@@ -17,13 +19,14 @@
 #   COIO_JOBS        parallel build and ctest jobs (default 2)
 #   COIO_ASAN_CXX    compiler of the asan step (default g++)
 #   COIO_TSAN_CXX    compiler of the tsan step (default clang++)
+#   COIO_FUZZ_SECONDS  how long the fuzz step runs each fuzzer (default 30)
 # Exit status: 0 when every step that ran passed.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_root=${COIO_BUILD_ROOT:-$repo/build}
 jobs=${COIO_JOBS:-2}
-all_steps=(gcc-release clang-release asan tsan consumer benchmarks)
+all_steps=(gcc-release clang-release asan tsan fuzz consumer benchmarks)
 
 export CMAKE_GENERATOR=Ninja
 # Sanitizer runtime options (kept if the caller already chose some).
@@ -99,6 +102,45 @@ step_tsan() {
     fi
     "${norandom[@]}" ctest --test-dir "$dir" --output-on-failure -j "$jobs" -L thread \
         --no-tests=ignore
+}
+
+# ---- fuzzing ---------------------------------------------------------------------------
+# Every tests/fuzz/fuzz_* target (libFuzzer, with ASan and UBSan) runs for a bounded time on
+# a fresh copy of its committed seed corpus, one after the other. A crash, a leak, a UB
+# report, a timeout or a finding of the target's own model fails the step; the input that
+# did it is kept in <build>/fuzz/artifacts/ (reproduce: `<fuzzer> <that file>`).
+step_fuzz() {
+    local dir=$build_root/fuzz seconds=${COIO_FUZZ_SECONDS:-30}
+    configure "$dir" clang++ -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" \
+        -DCOIO_BUILD_FUZZERS=ON -DCOIO_BUILD_TESTS=OFF -DCOIO_BUILD_EXAMPLES=OFF \
+        -DCOIO_BUILD_BENCHMARKS=OFF -DCOIO_VERIFY_HEADERS=OFF &&
+        cmake --build "$dir" -j "$jobs" --target coio_fuzzers -- -k 0 || return 1
+    rm -rf "$dir/corpus" "$dir/artifacts"
+    mkdir -p "$dir/corpus" "$dir/artifacts"
+    local exe name count=0 bad=0
+    for exe in "$dir"/tests/fuzz/fuzz_*; do
+        [[ -f $exe && -x $exe ]] || continue
+        name=$(basename "$exe")
+        count=$((count + 1))
+        mkdir -p "$dir/corpus/$name"
+        if [[ -d $repo/tests/fuzz/corpus/$name ]]; then
+            cp -R "$repo/tests/fuzz/corpus/$name/." "$dir/corpus/$name/"
+        fi
+        printf -- '-- %s: %ss on %s seed inputs
+' "$name" "$seconds" "$(find "$dir/corpus/$name" -type f | wc -l)"
+        # -timeout: one input taking 10 s is a hang; `timeout` bounds the whole run anyway.
+        if timeout $((seconds + 120)) "$exe" "$dir/corpus/$name" -max_total_time="$seconds" -timeout=10 \
+            -rss_limit_mb=2048 -artifact_prefix="$dir/artifacts/$name-" -print_final_stats=1 \
+            >"$dir/$name.log" 2>&1; then
+            grep -E '^#[0-9]+[[:space:]]+DONE' "$dir/$name.log" || true
+        else
+            echo "FAILED: $name (full log: $dir/$name.log)"
+            grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' "$dir/$name.log" | tail -n 40
+            bad=$((bad + 1))
+        fi
+    done
+    echo "fuzzers run: $count, failed: $bad"
+    [[ $count -gt 0 && $bad -eq 0 ]]
 }
 
 # ---- consumers -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
+#include "support/counted.hpp"
 
 #include <coio/gather.hpp>
 #include <coio/run.hpp>
@@ -69,10 +70,39 @@ TEST_CASE("future: done callbacks and gather") {
     }());
 }
 
-TEST_CASE("future: an abandoned future with callbacks frees them") {
-    coio::run([]() -> coio::coro<void> {
-        coio::future<int> f;
-        f.add_done_callback([](coio::future<int>) {});
-        co_return;  // f is never completed; LeakSanitizer checks the callback node is freed
+TEST_CASE("future: an abandoned future frees its callbacks without calling them") {
+    coio_test::counted::reset();
+    int called = 0;
+    coio::run([&called]() -> coio::coro<void> {
+        {
+            coio::future<int> f;
+            f.add_done_callback([&called, c = coio_test::counted(1)](coio::future<int>) { called += c.value; });
+            CHECK(coio_test::counted::alive == 1);  // the callback, with what it captured, is held
+        }
+        // The last handle is gone and the future was never completed: the callback node and
+        // its captures are freed at once, and nothing is scheduled.
+        CHECK(coio_test::counted::alive == 0);
+        co_await coio::sleep(0);
+        co_await coio::sleep(0);
+        CHECK(called == 0);
     }());
+    CHECK(called == 0);
+    CHECK(coio_test::counted::alive == 0);
+}
+
+TEST_CASE("future: a done callback runs once, then its captures are freed") {
+    coio_test::counted::reset();
+    int called = 0;
+    coio::run([&called]() -> coio::coro<void> {
+        coio::future<int> f;
+        f.add_done_callback([&called, c = coio_test::counted(1)](coio::future<int> d) { called += c.value * d.result(); });
+        f.set_result(5);
+        CHECK(called == 0);  // scheduled with call_soon, not run inline
+        co_await coio::sleep(0);
+        co_await coio::sleep(0);
+        CHECK(called == 5);
+        CHECK(coio_test::counted::alive == 0);
+    }());
+    CHECK(called == 5);
+    CHECK(coio_test::counted::alive == 0);
 }

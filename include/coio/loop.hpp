@@ -69,7 +69,8 @@ using run_options = loop_options;
 
 /// What the loop's exception handler is told (asyncio's exception-handler `context` dict).
 struct exception_context {
-    /// Human-readable description, e.g. "Task exception was never retrieved".
+    /// Human-readable description, e.g. "Task exception was never retrieved". No "coio: "
+    /// prefix: the default handler adds it when it prints the line.
     std::string message;
     /// The exception, if any.
     std::exception_ptr exception;
@@ -564,7 +565,7 @@ inline void event_loop::on_wake() noexcept {
     try {
         arm_wake_read();
     } catch (...) {
-        call_exception_handler({"coio: cannot re-arm the wake-up read", std::current_exception(), {}, {}});
+        call_exception_handler({"cannot re-arm the wake-up read", std::current_exception(), {}, {}});
     }
 }
 

@@ -21,7 +21,11 @@
 #include <liburing.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -73,17 +77,22 @@ class server_state final : public io_owner {
 public:
     server_state(net_service& svc, std::vector<socket> socks, client_connected_callback cb, stream_config cfg, bool nodelay)
         : svc_(&svc), loop_(&svc.loop()), sockets_(std::move(socks)), cb_(std::move(cb)), cfg_(cfg), nodelay_(nodelay) {
-        ops_ = std::make_unique<accept_op[]>(sockets_.size());
-        for (std::size_t i = 0; i < sockets_.size(); ++i) {
+        nops_ = sockets_.size();
+        ops_ = std::make_unique<accept_op[]>(nops_);
+        for (std::size_t i = 0; i < nops_; ++i) {
             ops_[i].self = this;
             ops_[i].index = i;
             ops_[i].complete = &server_state::on_accept;
+            ops_[i].retry.self = this;
+            ops_[i].retry.index = i;
+            ops_[i].retry.on_expire = &server_state::on_retry;
         }
         svc_->add(this);
     }
     server_state(const server_state&) = delete;
     server_state& operator=(const server_state&) = delete;
     ~server_state() {
+        cancel_retries();
         if (svc_) svc_->remove(this);
     }
 
@@ -117,6 +126,7 @@ public:
         if (closing_) return;
         closing_ = true;
         serving_ = false;
+        cancel_retries();
         for (std::size_t i = 0; i < sockets_.size(); ++i) {
             if (ops_[i].armed && !ops_[i].cancel_sent) {
                 ops_[i].cancel_sent = true;
@@ -132,6 +142,7 @@ public:
     // ---- io_owner ----
     void abort() noexcept override { close(); }
     void detach() noexcept override {
+        cancel_retries();
         svc_ = nullptr;
         loop_ = nullptr;
         closing_ = true;
@@ -177,12 +188,54 @@ public:
     }
 
 private:
+    /// The delayed re-arm of one listener's accept (intrusive: no allocation, and close()
+    /// takes it off the loop's timers, so it never outlives the server).
+    struct retry_timer : timer_node {
+        server_state* self = nullptr;
+        std::size_t index = 0;
+    };
     struct accept_op : op_base {
         server_state* self = nullptr;
         std::size_t index = 0;
         bool armed = false;
         bool cancel_sent = false;
+        retry_timer retry;
+        // Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM): one episode from the first
+        // failure to the next accepted connection. Logged once at each end, retried with a
+        // doubling delay in between (a failing accept leaves the connection queued in the
+        // backlog, so nothing is lost by waiting).
+        std::chrono::milliseconds retry_delay{0};  // 0: no episode
+        unsigned failures = 0;                      // failed accepts in this episode
+        double episode_start = 0;                   // loop time of the first failure
     };
+
+    /// First and largest delay before accepting again after running out of descriptors or
+    /// memory. asyncio waits a flat second and logs every attempt; doubling from 10 ms lets
+    /// a short spike (a burst of connections at the descriptor limit) clear quickly, and the
+    /// cap bounds the extra latency once the limit is lifted.
+    static constexpr std::chrono::milliseconds first_retry_delay{10};
+    static constexpr std::chrono::milliseconds max_retry_delay{1000};
+
+    [[nodiscard]] static bool out_of_resources(int res) noexcept {
+        return res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
+    }
+
+    static void on_retry(timer_node* n) noexcept {
+        auto* t = static_cast<retry_timer*>(n);
+        try {
+            t->self->arm(t->index);
+        } catch (...) {
+            // get_sqe failed (ring broken): this listener stops accepting, as after any
+            // failure to re-arm.
+        }
+    }
+
+    /// Takes every pending retry off the loop's timers (closing, or the state goes away).
+    void cancel_retries() noexcept {
+        if (!loop_ || !ops_) return;
+        for (std::size_t i = 0; i < nops_; ++i)
+            if (ops_[i].retry.queued()) loop_->remove_timer(&ops_[i].retry);
+    }
 
     void submit_cancel(op_base* op) noexcept {
         if (!loop_) return;
@@ -211,28 +264,47 @@ private:
         a->self->accepted(*a, res, flags);
     }
 
+    // Messages to the exception handler carry no "coio: " prefix: the default handler adds
+    // it (asyncio's messages are plain sentences too).
     void accepted(accept_op& a, int res, unsigned flags) noexcept {
         if (res >= 0) {
+            if (a.retry_delay.count() != 0) end_retry_episode(a);
             if (closing_ || !loop_) ::close(res);
             else new_connection(res, sockets_[a.index].family());
+        } else if (out_of_resources(res) && !closing_ && loop_) {
+            if (a.retry_delay.count() == 0) {
+                try {
+                    loop_->call_exception_handler(
+                        {"accept on " + describe_fd(sockets_[a.index].fileno(), false) + " failed: " + std::strerror(-res) +
+                             "; retrying with back-off (up to " + std::to_string(max_retry_delay.count()) +
+                             " ms) until it succeeds",
+                         {}, {}, {}});
+                } catch (...) {  // building the message: the episode goes on unlogged
+                }
+                a.retry_delay = first_retry_delay;
+                a.failures = 0;
+                a.episode_start = loop_->time();
+            } else {
+                a.retry_delay = std::min(a.retry_delay * 2, max_retry_delay);
+            }
+            ++a.failures;
         } else if (res != -ECANCELED && !closing_ && loop_) {
-            loop_->call_exception_handler(
-                {"coio: accept on " + describe_fd(sockets_[a.index].fileno(), false) + " failed: " + std::strerror(-res), {}, {}, {}});
+            try {
+                loop_->call_exception_handler(
+                    {"accept on " + describe_fd(sockets_[a.index].fileno(), false) + " failed: " + std::strerror(-res), {}, {}, {}});
+            } catch (...) {
+            }
         }
         if (!(flags & IORING_CQE_F_MORE)) {
             a.armed = false;
             --ops_in_flight;
             if (!closing_ && loop_) {
                 try {
-                    if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-                        // Out of descriptors or memory: retry later instead of spinning (asyncio
-                        // also backs off for a moment).
-                        add_ref();
-                        const std::size_t i = a.index;
-                        loop_->call_later(std::chrono::milliseconds(100), [this, i] {
-                            arm(i);
-                            release();
-                        });
+                    if (out_of_resources(res)) {
+                        // Out of descriptors or memory: accept again later instead of spinning
+                        // (each failure doubles the delay, up to max_retry_delay).
+                        a.retry.deadline = clock::now() + a.retry_delay;
+                        loop_->add_timer(&a.retry);
                     } else {
                         arm(a.index);
                     }
@@ -241,6 +313,24 @@ private:
             }
             maybe_close_listeners();
             release();
+        }
+    }
+
+    /// The first connection accepted after a resource episode: says so once.
+    void end_retry_episode(accept_op& a) noexcept {
+        const unsigned failures = a.failures;
+        const double seconds = loop_ ? loop_->time() - a.episode_start : 0;
+        a.retry_delay = std::chrono::milliseconds(0);
+        a.failures = 0;
+        if (!loop_ || closing_) return;
+        try {
+            char took[32];
+            std::snprintf(took, sizeof took, "%.2f", seconds);
+            loop_->call_exception_handler({"accept on " + describe_fd(sockets_[a.index].fileno(), false) +
+                                               " works again after " + std::to_string(failures) + " failed attempts over " +
+                                               took + " s",
+                                           {}, {}, {}});
+        } catch (...) {
         }
     }
 
@@ -262,7 +352,7 @@ private:
             // unlinks the slot again.
             slot->task = loop_->create_task(run_handler(handler_guard(this, slot), std::move(r), std::move(w)), "client handler");
         } catch (...) {
-            loop_->call_exception_handler({"coio: cannot set up an accepted connection", std::current_exception(), {}, {}});
+            loop_->call_exception_handler({"cannot set up an accepted connection", std::current_exception(), {}, {}});
         }
     }
 
@@ -285,6 +375,7 @@ private:
     event_loop* loop_;
     std::vector<socket> sockets_;
     std::unique_ptr<accept_op[]> ops_;
+    std::size_t nops_ = 0;  // ops_ entries (sockets_ is emptied once the listeners close)
     client_connected_callback cb_;
     stream_config cfg_;
     bool nodelay_;
@@ -308,6 +399,12 @@ private:
 /// those tasks: close() stops accepting, closes the listening sockets and cancels every
 /// handler; wait_closed() waits until all of that is done. Destroying the last handle of a
 /// server closes it.
+///
+/// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM from accept), the server
+/// keeps the pending connections in the listen backlog and accepts again after a delay that
+/// doubles from 10 ms up to 1 s. Each such episode is reported twice through the loop's
+/// exception handler: when it starts and when a connection is accepted again. Other accept
+/// errors are reported one by one.
 ///
 /// Move-only handle.
 ///

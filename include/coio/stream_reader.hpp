@@ -44,9 +44,11 @@ namespace coio {
 /// kernel received into (see stream_chunk), and stream_writer::write(stream_chunk) sends it
 /// from there. Reads of both kinds can be mixed freely; bytes always come out in order.
 ///
-/// Cancellation: every read is cancellation-safe: bytes received while a cancelled read was
-/// waiting stay in the buffer for the next read; `read_into` resumes only after the kernel
-/// stopped writing into the caller's span.
+/// Cancellation: every read is cancellation-safe: a cancelled read returns nothing and leaves
+/// every byte received so far (including what it had gathered, as read() to EOF and
+/// readexactly do) in the buffer for the next read; a read that already has its data when
+/// the cancellation comes returns it, and the cancellation is raised at the next await.
+/// `read_into` resumes only after the kernel stopped writing into the caller's span.
 ///
 /// Example:
 /// @code
@@ -93,16 +95,17 @@ public:
         if (n == 0) co_return std::string();
         s.prepare_copy_read();
         if (n < 0) {
-            std::string all;
-            for (;;) {
-                if (s.buffered()) all.append(s.take(s.buffered()));
-                if (s.eof()) break;
-                co_await detail::read_wait_awaiter(s, {});
+            // Everything stays in the stream's buffer until EOF (never in a local string), so a
+            // cancelled read() leaves every byte it had gathered for the next read.
+            constexpr std::size_t everything = static_cast<std::size_t>(-1);
+            while (!s.ended()) co_await detail::read_wait_awaiter(s, {}, everything);
+            if (!s.buffered()) {
+                s.check_read_error();
+                co_return std::string();
             }
-            if (all.empty()) s.check_read_error();
-            co_return all;
+            co_return s.take(s.buffered());
         }
-        if (!s.buffered() && !s.eof()) co_await detail::read_wait_awaiter(s, {});
+        if (!s.buffered() && !s.ended()) co_await detail::read_wait_awaiter(s, {});
         if (s.buffered()) co_return s.take(std::min(static_cast<std::size_t>(n), s.buffered()));
         s.check_read_error();
         co_return std::string();
@@ -136,12 +139,12 @@ public:
         detail::stream_state& s = state();
         s.prepare_copy_read();
         while (s.buffered() < n) {
-            if (s.eof()) {
+            if (s.ended()) {
                 std::string partial = s.take(s.buffered());
                 if (partial.empty()) s.check_read_error();
                 throw incomplete_read_error(std::move(partial), n);
             }
-            co_await detail::read_wait_awaiter(s, {});
+            co_await detail::read_wait_awaiter(s, {}, n);  // woken once n bytes are buffered
         }
         co_return s.take(n);
     }
@@ -173,7 +176,7 @@ public:
                 if (offset > s.limit())
                     throw limit_overrun_error("Separator is not found, and chunk exceed the limit", offset);
             }
-            if (s.eof()) {
+            if (s.ended()) {
                 std::string partial = s.take(s.buffered());
                 if (partial.empty()) s.check_read_error();
                 throw incomplete_read_error(std::move(partial), std::nullopt);
@@ -191,10 +194,13 @@ public:
     /// Example: `std::size_t n = co_await reader.read_into(std::span(buf));`
     [[nodiscard]] read_into_awaiter read_into(std::span<std::byte> buf);
 
-    /// Fills all of `buf` (readexactly into caller memory).
+    /// Fills all of `buf` (readexactly into caller memory). The bytes gather in the stream's
+    /// buffer and are copied into `buf` once they are all there (one copy; it is what makes
+    /// a cancellation lose nothing).
     /// Throws: incomplete_read_error at EOF (`partial` holds the bytes that arrived, which
-    /// are also at the front of `buf`); std::system_error.
-    /// Cancellation: safe; bytes already copied into `buf` are not given back to the stream.
+    /// are also at the front of `buf`); std::system_error when the connection failed and no
+    /// byte was received.
+    /// Cancellation: safe; `buf` is left alone and every received byte stays buffered.
     /// Example: `co_await reader.readexactly_into(std::as_writable_bytes(std::span(hdr)));`
     [[nodiscard]] coro<void> readexactly_into(std::span<std::byte> buf);
 
@@ -318,13 +324,19 @@ inline stream_reader::read_into_awaiter stream_reader::read_into(std::span<std::
 }
 
 inline coro<void> stream_reader::readexactly_into(std::span<std::byte> buf) {
-    std::size_t got = 0;
-    while (got < buf.size()) {
-        const std::size_t n = co_await read_into(buf.subspan(got));
-        if (n == 0)
-            throw incomplete_read_error(std::string(reinterpret_cast<const char*>(buf.data()), got), buf.size());
-        got += n;
+    detail::stream_state& s = state();
+    if (buf.empty()) co_return;
+    s.prepare_copy_read();
+    // Not read_into piece by piece: bytes copied into `buf` before a cancellation could not
+    // be given back to the stream. They wait in the stream's buffer until all have arrived.
+    while (s.buffered() < buf.size() && !s.ended()) co_await detail::read_wait_awaiter(s, {}, buf.size());
+    if (s.buffered() >= buf.size()) {
+        s.take_into(buf);
+        co_return;
     }
+    const std::size_t got = s.take_into(buf);
+    if (got == 0) s.check_read_error();
+    throw incomplete_read_error(std::string(reinterpret_cast<const char*>(buf.data()), got), buf.size());
 }
 
 } // namespace coio

@@ -10,8 +10,11 @@
 //    reads eagerly and pauses at 2 x limit), or, in plain mode, one recv at a time, issued
 //    only when a reader needs data, into the state's buffer or straight into the caller's
 //    span (read_into). The buffer is never reallocated while a recv writes into it.
-//  * A reader's task is woken only when there is something to report (data, EOF, error), so
-//    an awaiter never has to wait twice.
+//  * A reader's task is woken only when there is something to report (as much data as it
+//    waits for, EOF, error), so an awaiter never has to wait twice.
+//  * Cancellation never loses data: a read gathers what it needs in rbuf_ (read_waiter::want)
+//    and takes it out only once it can return, so a cancelled read leaves every received byte
+//    buffered for the next one.
 //  * Zero copy (read_chunk): once a reader asked for chunks, received ring buffers are
 //    queued as they are (`rq_`, stream_chunks) instead of being copied into `rbuf_`, and
 //    handed out one by one. The received data is always `rbuf_` followed by `rq_`; a
@@ -108,6 +111,11 @@ struct read_waiter : cancel_hook {
     task_base* task = nullptr;
     std::span<std::byte> target{};  // read_into: data may be delivered straight here
     std::size_t delivered = 0;      // bytes delivered into target
+    // Wake the reader once this many bytes are buffered (or at EOF / an error / close). 1 is
+    // "any data"; readexactly(n) waits for n and read() to EOF for everything, so a read
+    // that must gather data keeps it in the stream's buffer while it waits, where a
+    // cancellation leaves it for the next read (a local accumulator would lose it).
+    std::size_t want = 1;
     int direct_res = 0;             // plain mode: the res of the recv into target
     bool direct = false;            // plain mode: a recv writes into target right now
     bool cancel_requested = false;
@@ -166,6 +174,9 @@ public:
         return {reinterpret_cast<const char*>(rbuf_.data() + rbegin_), rbuffered()};
     }
     [[nodiscard]] bool eof() const noexcept { return eof_; }
+    /// True when no more data will arrive: EOF, an error, or the stream is closing (its
+    /// receive is being cancelled; a read must not wait for that CQE in a busy loop).
+    [[nodiscard]] bool ended() const noexcept { return eof_ || closing_; }
     [[nodiscard]] bool at_eof() const noexcept { return eof_ && buffered() == 0; }
 
     /// Throws the receive error, if the connection failed (after every buffered byte was read).
@@ -508,7 +519,7 @@ private:
     void wake_reader_if_ready() noexcept {
         read_waiter* w = reader_;
         if (!w || w->direct) return;
-        if (w->delivered || buffered() || eof_ || closing_) {
+        if (w->delivered || buffered() >= w->want || eof_ || closing_) {
             reader_ = nullptr;
             w->task->wake();
         }
@@ -538,7 +549,17 @@ private:
             else if (!(res == -ECANCELED && recv_cancel_sent_)) { rerr_ = -res; eof_ = true; }
             if (closing_) eof_ = true;
             wake_reader_if_ready();
-            if (cfg_.multishot && !eof_) {
+            if (!cfg_.multishot && reader_ && !eof_ && !closing_ && loop_) {
+                // The reader still waits for more (its `want`): one more recv into rbuf_.
+                try {
+                    reserve_tail();
+                    start_recv(rbuf_.data() + rend_, rbuf_.size() - rend_);
+                } catch (...) {
+                    rerr_ = ENOMEM;
+                    eof_ = true;
+                    wake_reader_if_ready();
+                }
+            } else if (cfg_.multishot && !eof_) {
                 // A dry-ring fallback recv completed: back to the ring if it has buffers, else
                 // wait for one (the reader was just woken: no speculative second recv).
                 try {
@@ -605,8 +626,10 @@ private:
             }
             if (closing_) eof_ = true;
         }
-        if (!eof_ && !paused_ && buffered() > 2 * cfg_.limit) {
+        if (!eof_ && !paused_ && buffered() > 2 * cfg_.limit && !(reader_ && buffered() < reader_->want)) {
             // asyncio's pause_reading: the consumer is slow; stop receiving until it catches up.
+            // Not while a reader waits for more (readexactly of a large block, read() to EOF):
+            // pausing then would only cancel and re-arm the receive once per buffer.
             paused_ = true;
             cancel_recv();
         }
@@ -810,16 +833,20 @@ private:
 /// With a non-empty `target` (read_into), data may be delivered straight into it.
 class read_wait_awaiter : public read_waiter {
 public:
-    read_wait_awaiter(stream_state& s, std::span<std::byte> t) noexcept {
+    /// @param t     read_into's span (empty otherwise).
+    /// @param want  bytes that must be buffered before the reader is woken (see read_waiter).
+    read_wait_awaiter(stream_state& s, std::span<std::byte> t, std::size_t want_bytes = 1) noexcept {
         st = &s;
         target = t;
+        want = want_bytes == 0 ? 1 : want_bytes;
         what = "stream read";
     }
     read_wait_awaiter(const read_wait_awaiter&) = delete;
     read_wait_awaiter& operator=(const read_wait_awaiter&) = delete;
 
     /// Waits for data beyond what is buffered now (readuntil/readexactly call it while the
-    /// buffer does not satisfy them yet); ready at once only at EOF or when closing.
+    /// buffer does not satisfy them yet), until `want` bytes are buffered; ready at once only
+    /// at EOF or when closing.
     bool await_ready() const noexcept { return st->eof() || st->is_closing(); }
     bool await_suspend(std::coroutine_handle<> h) {
         task = &require_current_task();

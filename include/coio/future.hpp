@@ -157,7 +157,7 @@ void add_done_callback(State* s, F f) {
         try {
             st.loop()->call_soon([f = std::move(self->f), h = Handle(static_cast<State*>(&st))]() mutable { f(h); });
         } catch (...) {
-            st.loop()->call_exception_handler({"coio: cannot schedule a done callback", std::current_exception(), {}, {}});
+            st.loop()->call_exception_handler({"cannot schedule a done callback", std::current_exception(), {}, {}});
         }
         delete self;
     };

@@ -2,13 +2,12 @@
 #pragma once
 
 #include <coio/detail/core.hpp>
+#include <coio/detail/operation.hpp>
 #include <coio/detail/task_base.hpp>
+#include <coio/detail/uring/backend.hpp>
 #include <coio/errors.hpp>
 #include <coio/resolver_options.hpp>
 
-#include <liburing.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -82,13 +81,6 @@ struct exception_context {
 
 namespace detail {
 
-/// An in-flight io_uring operation: the CQE's user_data points at it. A tiny vtable (one
-/// function pointer) instead of sentinel user_data values: internal events (the wake-up
-/// eventfd, c-ares polls) are typed operations like any other.
-struct op_base {
-    void (*complete)(op_base*, int res, unsigned flags) noexcept = nullptr;
-};
-
 /// A callback scheduled with call_soon/call_later/call_at (asyncio.Handle). Reference
 /// counted: the loop holds one reference while it is queued, each handle one more.
 struct callback_base : work_item, timer_node {
@@ -136,38 +128,6 @@ inline thread_local event_loop* running_loop = nullptr;
 // Written by the SIGINT handler (async-signal-safe: an atomic flag and write(2)).
 inline std::atomic<int> sigint_wake_fd{-1};
 inline std::atomic<int> sigint_count{0};
-
-[[noreturn]] inline void throw_ring_error(int err) {
-    std::string msg = "coio: cannot create an io_uring instance (io_uring_setup failed: ";
-    msg += std::strerror(err);
-    msg += "): ";
-    switch (err) {
-    case EPERM:
-        msg += "io_uring is disabled for this process: check the kernel.io_uring_disabled sysctl "
-               "(must be 0, or 1 with this user in kernel.io_uring_group), and container seccomp "
-               "profiles (Docker's default profile blocks io_uring_setup)";
-        break;
-    case ENOSYS:
-        msg += "this kernel has no io_uring (needs Linux 5.1+ built with CONFIG_IO_URING), or a "
-               "seccomp filter hides the system call";
-        break;
-    case ENOMEM:
-        msg += "not enough locked memory for the rings: raise RLIMIT_MEMLOCK (ulimit -l) or use "
-               "fewer entries";
-        break;
-    case EINVAL:
-        msg += "the kernel rejected the ring parameters (entries must be a power of two, at most "
-               "32768 for the submission queue)";
-        break;
-    case EMFILE:
-    case ENFILE:
-        msg += "too many open files";
-        break;
-    default:
-        msg += "see io_uring_setup(2)";
-    }
-    throw std::system_error(err, std::system_category(), msg);
-}
 
 } // namespace detail
 
@@ -339,10 +299,16 @@ public:
     void dump_tasks(std::ostream& os) const;
 
     // ---- for coio's own awaitables and extensions ------------------------------------
+    /// Internal: starts an I/O operation (detail/operation.hpp); it completes through its
+    /// complete() from a later iteration. Throws: std::system_error when the backend is broken.
+    void submit(detail::operation& op) { backend_.submit(op); }
+    /// Internal: asks for `op` to be cancelled; it still completes (with -ECANCELED or its
+    /// result). Never throws.
+    void cancel(detail::operation& op) noexcept { backend_.cancel(op); }
+    /// Internal: the io_uring backend (its ring, for coio::uring_op and provided buffers).
+    [[nodiscard]] detail::uring_backend& backend() noexcept { return backend_; }
     /// The loop's ring, for preparing custom operations (see coio/uring.hpp).
-    [[nodiscard]] io_uring& ring() noexcept { return ring_; }
-    /// A free SQE. Never fails: when the submission queue is full, submits and retries.
-    [[nodiscard]] io_uring_sqe* get_sqe();
+    [[nodiscard]] io_uring& ring() noexcept { return backend_.ring(); }
     /// Runs one iteration: one io_uring_submit_and_wait_timeout (no wait when work is ready,
     /// otherwise until the nearest timer), then every completion, due timer and callback that
     /// was ready when the iteration began.
@@ -367,9 +333,9 @@ public:
     /// The options the loop was created with.
     [[nodiscard]] const loop_options& options() const noexcept { return options_; }
     /// The ring's setup flags that the kernel accepted (IORING_SETUP_*).
-    [[nodiscard]] unsigned ring_flags() const noexcept { return ring_flags_; }
+    [[nodiscard]] unsigned ring_flags() const noexcept { return backend_.ring_flags(); }
     /// io_uring_enter calls made so far (for tests and benchmarks of the one-syscall rule).
-    [[nodiscard]] std::uint64_t enter_calls() const noexcept { return enter_calls_; }
+    [[nodiscard]] std::uint64_t enter_calls() const noexcept { return backend_.enter_calls(); }
 
     /// Internal: the first of the loop's live future/task states (a list through next_live()).
     [[nodiscard]] detail::future_base* live_states() const noexcept { return live_; }
@@ -378,7 +344,7 @@ public:
     /// Internal (coio::run): true once Ctrl-C cancelled the main task.
     [[nodiscard]] bool interrupted() const noexcept { return interrupted_; }
     /// Internal (coio::run): the eventfd that wakes the loop.
-    [[nodiscard]] int wake_fd() const noexcept { return wake_fd_; }
+    [[nodiscard]] int wake_fd() const noexcept { return backend_.wake_fd(); }
     /// Internal: runs the loop until `f` is done.
     void run_until_done(detail::future_base& f);
     /// Internal: the task being resumed now, or null.
@@ -408,31 +374,14 @@ private:
         }
         cb->release();
     }
-    void wake_up() noexcept {
-        std::uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
-    }
-    void arm_wake_read();
-    [[nodiscard]] bool nothing_for_kernel() const noexcept {
-        if (!(ring_flags_ & IORING_SETUP_TASKRUN_FLAG)) return false;
-        if (io_uring_sq_ready(&ring_) != 0 || io_uring_cq_ready(&ring_) != 0) return false;
-        const unsigned flags = __atomic_load_n(ring_.sq.kflags, __ATOMIC_ACQUIRE);
-        return (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) == 0;
-    }
+    void wake_up() noexcept { backend_.wake(); }
     void on_wake() noexcept;
     void enter_running();
     void leave_running() noexcept;
     void shutdown_tasks();
 
-    struct wake_op : detail::op_base {
-        event_loop* loop;
-        std::uint64_t value;
-    };
-
-    io_uring ring_{};
     loop_options options_;
-    unsigned ring_flags_ = 0;
-    std::uint64_t enter_calls_ = 0;
+    detail::uring_backend backend_;
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     detail::task_base* current_ = nullptr;
@@ -444,8 +393,6 @@ private:
     bool running_ = false;
     bool stopping_ = false;
     bool closed_ = false;
-    int wake_fd_ = -1;
-    wake_op wake_op_{};
     std::mutex inbox_mutex_;                      // guards inbox_ and inbox_closed_
     std::vector<detail::callback_base*> inbox_;
     bool inbox_closed_ = false;
@@ -476,50 +423,21 @@ inline void handle::cancel() noexcept {
     }
 }
 
-inline event_loop::event_loop(loop_options options) : options_(options) {
-    const unsigned nbufs = options_.receive_buffers;
-    if (nbufs == 0 || nbufs > 32768 || (nbufs & (nbufs - 1)) != 0 || options_.receive_buffer_size == 0)
+namespace detail {
+// Checked before the ring exists: an invalid option is the caller's error, not the kernel's.
+inline const loop_options& validated(const loop_options& o) {
+    const unsigned nbufs = o.receive_buffers;
+    if (nbufs == 0 || nbufs > 32768 || (nbufs & (nbufs - 1)) != 0 || o.receive_buffer_size == 0)
         throw std::invalid_argument("coio: loop_options.receive_buffers must be a power of two from 1 to 32768, "
                                     "and receive_buffer_size more than 0");
-    const unsigned cq = options_.cq_entries ? options_.cq_entries : options_.entries * 8;
-    // Flags, most wanted first; dropped one group at a time on kernels that refuse them.
-    //  SINGLE_ISSUER  only this thread submits: lets the kernel skip submission locking.
-    //  DEFER_TASKRUN  completions are processed when we enter the kernel to wait, not by
-    //                 interrupting the thread: fewer context switches, batched completions.
-    //  SUBMIT_ALL     keep submitting the batch past a failed SQE (each gets its own CQE).
-    //  CQSIZE         a completion queue larger than the submission queue (see loop_options).
-    //  TASKRUN_FLAG   the kernel flags (IORING_SQ_TASKRUN) when deferred completions wait to be
-    //                 run, so an iteration with ready tasks and nothing to submit can skip the
-    //                 system call entirely (see run_once).
-    const unsigned attempts[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL |
-            IORING_SETUP_CQSIZE,
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
-        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
-        IORING_SETUP_CQSIZE,
-    };
-    int rc = -EINVAL;
-    for (unsigned flags : attempts) {
-        io_uring_params p{};
-        p.flags = flags;
-        p.cq_entries = cq;
-        rc = io_uring_queue_init_params(options_.entries, &ring_, &p);
-        if (rc == 0) { ring_flags_ = flags; break; }
-        if (rc != -EINVAL) break;  // only "unknown flag" is worth a retry
-    }
-    if (rc < 0) detail::throw_ring_error(-rc);
-    wake_fd_ = ::eventfd(0, EFD_CLOEXEC);  // blocking on purpose: io_uring polls it for us
-    if (wake_fd_ < 0) {
-        int e = errno;
-        io_uring_queue_exit(&ring_);
-        throw std::system_error(e, std::system_category(), "coio: eventfd");
-    }
-    wake_op_.loop = this;
-    wake_op_.complete = [](detail::op_base* op, int, unsigned) noexcept {
-        static_cast<wake_op*>(op)->loop->on_wake();
-    };
-    arm_wake_read();
+    return o;
 }
+} // namespace detail
+
+inline event_loop::event_loop(loop_options options)
+    : options_(detail::validated(options)),
+      backend_(options_.entries, options_.cq_entries,
+               [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this) {}
 
 inline event_loop::~event_loop() {
     try {
@@ -529,25 +447,6 @@ inline event_loop::~event_loop() {
     }
     // States that outlive the loop (a task handle kept past run()) must not call back into it.
     for (auto* s = live_; s; s = s->next_live_) s->loop_ = nullptr;
-}
-
-inline io_uring_sqe* event_loop::get_sqe() {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    while (!sqe) {
-        // Submission queue full: hand the batch to the kernel and take a fresh slot.
-        int r = io_uring_submit(&ring_);
-        ++enter_calls_;
-        if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR)
-            throw std::system_error(-r, std::system_category(), "coio: io_uring_submit");
-        sqe = io_uring_get_sqe(&ring_);
-    }
-    return sqe;
-}
-
-inline void event_loop::arm_wake_read() {
-    io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_read(sqe, wake_fd_, &wake_op_.value, sizeof wake_op_.value, 0);
-    io_uring_sqe_set_data(sqe, &wake_op_);
 }
 
 inline void event_loop::on_wake() noexcept {
@@ -562,57 +461,20 @@ inline void event_loop::on_wake() noexcept {
         interrupted_ = true;
         main_task_->cancel();
     }
-    try {
-        arm_wake_read();
-    } catch (...) {
-        call_exception_handler({"cannot re-arm the wake-up read", std::current_exception(), {}, {}});
-    }
 }
 
 inline void event_loop::run_once() {
-    // The one system call of the iteration: submit what was prepared and collect completions.
-    int r = 0;
+    // The one system call of the iteration: submit what was prepared, collect completions,
+    // and sleep only when nothing is ready (until the nearest timer, if any).
     if (!ready_.empty() || stopping_) {
-        // Work is ready: do not sleep. Skip the kernel entirely when it has provably nothing
-        // for us: no SQE to submit, no completion posted, and (with DEFER_TASKRUN, where
-        // completions are only run inside io_uring_enter) IORING_SQ_TASKRUN clear, which the
-        // kernel sets as soon as a completion is waiting. Task switches between ready tasks
-        // then cost no system call (queue ping-pong: ~120 -> ~25 ns per item), and I/O is
-        // never delayed: any pending completion sets the flag. Otherwise a plain GETEVENTS
-        // enter, not a zero timeout, which costs a kernel timer (~20 us against ~1 us).
-        if (!nothing_for_kernel()) {
-            r = io_uring_submit_and_get_events(&ring_);
-            ++enter_calls_;
-        }
+        backend_.wait(false, nullptr);
+    } else if (!timers_.empty()) {
+        auto d = timers_.top_deadline() - clock::now();
+        if (d < clock::duration::zero()) d = clock::duration::zero();
+        backend_.wait(true, &d);
     } else {
-        __kernel_timespec ts{};
-        __kernel_timespec* wait = nullptr;  // null: sleep until a completion arrives
-        if (!timers_.empty()) {
-            auto d = timers_.top_deadline() - clock::now();
-            if (d < clock::duration::zero()) d = clock::duration::zero();
-            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-            ts.tv_sec = ns / 1'000'000'000;
-            ts.tv_nsec = ns % 1'000'000'000;
-            wait = &ts;
-        }
-        io_uring_cqe* cqe = nullptr;
-        // Sleep until at least one completion or the nearest timer's deadline.
-        r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, wait, nullptr);
-        ++enter_calls_;
+        backend_.wait(true, nullptr);
     }
-    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-        throw std::system_error(-r, std::system_category(), "coio: io_uring_enter");
-
-    io_uring_cqe* cqe = nullptr;
-    unsigned head;
-    unsigned seen = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-        ++seen;
-        // user_data 0 marks CQEs nobody waits for (async-cancel requests).
-        if (auto* op = reinterpret_cast<detail::op_base*>(static_cast<std::uintptr_t>(cqe->user_data)))
-            op->complete(op, cqe->res, cqe->flags);
-    }
-    io_uring_cq_advance(&ring_, seen);
 
     if (!timers_.empty()) {
         const auto now = clock::now();
@@ -694,10 +556,8 @@ inline void event_loop::close() {
         for (auto* c : inbox_) c->release();
         inbox_.clear();
     }
-    io_uring_queue_exit(&ring_);
+    backend_.close();
     services_.clear();  // after the ring: no kernel operation can still reach their memory
-    ::close(wake_fd_);
-    wake_fd_ = -1;
 }
 
 inline void event_loop::call_exception_handler(const exception_context& ctx) noexcept {

@@ -18,7 +18,6 @@
 #include <coio/streams.hpp>
 #include <coio/task.hpp>
 
-#include <liburing.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -194,7 +193,7 @@ private:
         server_state* self = nullptr;
         std::size_t index = 0;
     };
-    struct accept_op : op_base {
+    struct accept_op : operation {
         server_state* self = nullptr;
         std::size_t index = 0;
         bool armed = false;
@@ -225,7 +224,7 @@ private:
         try {
             t->self->arm(t->index);
         } catch (...) {
-            // get_sqe failed (ring broken): this listener stops accepting, as after any
+            // submit failed (ring broken): this listener stops accepting, as after any
             // failure to re-arm.
         }
     }
@@ -237,29 +236,22 @@ private:
             if (ops_[i].retry.queued()) loop_->remove_timer(&ops_[i].retry);
     }
 
-    void submit_cancel(op_base* op) noexcept {
-        if (!loop_) return;
-        try {
-            io_uring_sqe* sqe = loop_->get_sqe();
-            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(op), 0);
-            io_uring_sqe_set_data64(sqe, 0);
-        } catch (...) {
-        }
+    void submit_cancel(operation* op) noexcept {
+        if (loop_) loop_->cancel(*op);
     }
 
     void arm(std::size_t i) {
         if (closing_ || !loop_ || ops_[i].armed) return;
-        io_uring_sqe* sqe = loop_->get_sqe();
-        // One submission keeps accepting (a CQE per connection) until it is cancelled.
-        io_uring_prep_multishot_accept(sqe, sockets_[i].fileno(), nullptr, nullptr, SOCK_CLOEXEC);
-        io_uring_sqe_set_data(sqe, static_cast<op_base*>(&ops_[i]));
+        // One operation keeps accepting (a completion per connection) until it is cancelled.
+        ops_[i].set_accept_multishot(sockets_[i].fileno(), SOCK_CLOEXEC);
+        loop_->submit(ops_[i]);
         ops_[i].armed = true;
         ops_[i].cancel_sent = false;
         ++ops_in_flight;
         add_ref();
     }
 
-    static void on_accept(op_base* op, int res, unsigned flags) noexcept {
+    static void on_accept(operation* op, int res, unsigned flags) noexcept {
         auto* a = static_cast<accept_op*>(op);
         a->self->accepted(*a, res, flags);
     }
@@ -295,7 +287,7 @@ private:
             } catch (...) {
             }
         }
-        if (!(flags & IORING_CQE_F_MORE)) {
+        if (!(flags & op_more)) {
             a.armed = false;
             --ops_in_flight;
             if (!closing_ && loop_) {

@@ -6,7 +6,7 @@
 //   co_await s.sendall("hello\n");
 //   std::string reply = co_await s.recv(4096);
 //
-// Every awaitable here is one io_uring operation whose state lives in the awaiting frame (no
+// Every awaitable here is one I/O operation whose state lives in the awaiting frame (no
 // allocation) and which is cancellation-safe: a cancelled task resumes only after the kernel
 // has returned the operation's completion, so buffers and socket addresses the kernel writes
 // to stay valid until then. Sends use MSG_NOSIGNAL: a vanished peer is an EPIPE error, never a
@@ -18,9 +18,9 @@
 #include <coio/detail/core.hpp>
 #include <coio/endpoint.hpp>
 #include <coio/errors.hpp>
+#include <coio/impl/op_awaiter.hpp>
 #include <coio/loop.hpp>
 
-#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -104,59 +104,6 @@ inline std::string describe_fd(int fd, bool peer) {
     if (r != 0) return "?";
     return describe_address(reinterpret_cast<sockaddr*>(&ss), len);
 }
-
-/// One io_uring operation owned by the awaiting frame (the protocol of coio::uring_op), with
-/// the preparation and the result mapping supplied by `Derived`:
-///   void prep(io_uring_sqe*)      prepares the SQE (called once the awaiter is in place)
-///   R result(int res)             maps the CQE's res to the value (or throws)
-/// Cancellation submits IORING_OP_ASYNC_CANCEL and keeps waiting for the operation's own CQE;
-/// a result that arrived anyway is returned and the cancellation is delivered at the next
-/// await (nothing received is ever lost).
-template <class Derived>
-class io_awaiter : cancel_hook, op_base {
-public:
-    io_awaiter() noexcept { what = "socket op"; }
-    // Immovable: user_data points at it. Factories return it as a prvalue (no copy).
-    io_awaiter(const io_awaiter&) = delete;
-    io_awaiter& operator=(const io_awaiter&) = delete;
-
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-        task_ = &require_current_task();
-        if (!task_->begin_wait(h, this)) return false;
-        io_uring_sqe* sqe = task_->loop()->get_sqe();
-        static_cast<Derived*>(this)->prep(sqe);
-        io_uring_sqe_set_data(sqe, static_cast<op_base*>(this));
-        complete = [](op_base* op, int res, unsigned) noexcept {
-            auto* self = static_cast<io_awaiter*>(op);
-            self->res_ = res;
-            self->task_->wake();
-        };
-        on_cancel = [](cancel_hook* c) noexcept {
-            auto* self = static_cast<io_awaiter*>(c);
-            self->cancel_sent_ = true;
-            try {
-                io_uring_sqe* sqe = self->task_->loop()->get_sqe();
-                io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(static_cast<op_base*>(self)), 0);
-                io_uring_sqe_set_data64(sqe, 0);
-            } catch (...) {
-                // The operation completes on its own; the cancellation waits for the next await.
-            }
-        };
-        return true;
-    }
-    decltype(auto) await_resume() {
-        if (!cancel_sent_ && res_ == unset && task_->cancel_pending()) task_->throw_cancel();  // never suspended
-        if (cancel_sent_ && (res_ == -ECANCELED || res_ == -EINTR)) task_->throw_cancel();
-        return static_cast<Derived*>(this)->result(res_);
-    }
-
-private:
-    static constexpr int unset = -0x7fffffff;
-    task_base* task_ = nullptr;
-    int res_ = unset;
-    bool cancel_sent_ = false;
-};
 
 } // namespace detail
 
@@ -431,123 +378,99 @@ private:
 // ---- awaiter definitions -------------------------------------------------------------------
 
 /// Awaiter of socket::connect / connect_unix (the address lives here until the CQE).
-class socket::connect_awaiter : public detail::io_awaiter<connect_awaiter> {
+class socket::connect_awaiter : public detail::op_awaiter<connect_awaiter> {
 public:
-    connect_awaiter(int fd, const sockaddr* sa, socklen_t len) noexcept : fd_(fd), len_(len) {
+    connect_awaiter(int fd, const sockaddr* sa, socklen_t len) noexcept : op_awaiter("socket connect") {
         std::memcpy(&addr_, sa, len);
+        set_connect(fd, reinterpret_cast<sockaddr*>(&addr_), len);
     }
-    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_connect(sqe, fd_, reinterpret_cast<sockaddr*>(&addr_), len_); }
     void result(int res) {
-        if (res < 0)
-            detail::throw_errno(-res, "connect to " + detail::describe_address(reinterpret_cast<sockaddr*>(&addr_), len_));
+        if (res < 0) detail::throw_errno(-res, "connect to " + detail::describe_address(reinterpret_cast<sockaddr*>(&addr_), len));
     }
 
 private:
-    int fd_;
-    socklen_t len_;
     sockaddr_storage addr_{};
 };
 
-/// The result of socket::accept(). Structured bindings work: `auto [conn, peer] = ...`.
+/// A connection returned by socket::accept(): the connected socket and the peer's address
+/// (empty for Unix-domain sockets).
 struct accepted_connection {
-    /// The new connection.
     coio::socket socket;
-    /// The peer's address (empty for Unix-domain sockets).
     endpoint address;
 };
 
-/// Awaiter of socket::accept.
-class socket::accept_awaiter : public detail::io_awaiter<accept_awaiter> {
+class socket::accept_awaiter : public detail::op_awaiter<accept_awaiter> {
 public:
-    accept_awaiter(int fd, int family, int type) noexcept : fd_(fd), family_(family), type_(type) {}
-    void prep(io_uring_sqe* sqe) noexcept {
-        len_ = sizeof addr_;
-        io_uring_prep_accept(sqe, fd_, reinterpret_cast<sockaddr*>(&addr_), &len_, SOCK_CLOEXEC);
+    accept_awaiter(int fd, int family, int type) noexcept : op_awaiter("socket accept"), family_(family), type_(type) {
+        set_accept(fd, reinterpret_cast<sockaddr*>(&addr_), &addr_len_, SOCK_CLOEXEC);
     }
     accepted_connection result(int res) {
-        if (res < 0) detail::throw_errno(-res, "accept on " + detail::describe_fd(fd_, false));
+        if (res < 0) detail::throw_errno(-res, "accept on " + detail::describe_fd(fd, false));
         accepted_connection a;
         a.socket = socket::adopt(res, family_, type_);
         if (addr_.ss_family == AF_INET || addr_.ss_family == AF_INET6)
-            a.address = endpoint(reinterpret_cast<sockaddr*>(&addr_), len_);
+            a.address = endpoint(reinterpret_cast<sockaddr*>(&addr_), addr_len_);
         return a;
     }
 
 private:
-    int fd_;
     int family_;
     int type_;
-    socklen_t len_ = 0;
+    socklen_t addr_len_ = sizeof(sockaddr_storage);
     sockaddr_storage addr_{};
 };
 
-/// Awaiter of socket::recv (receives into a string it owns).
-class socket::recv_awaiter : public detail::io_awaiter<recv_awaiter> {
+class socket::recv_awaiter : public detail::op_awaiter<recv_awaiter> {
 public:
-    recv_awaiter(int fd, std::size_t max) : fd_(fd) { buf_.resize(max); }
-    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd_, buf_.data(), buf_.size(), 0); }
+    recv_awaiter(int fd, std::size_t max) : op_awaiter("socket recv"), buf_(max, '\0') { set_recv(fd, buf_.data(), buf_.size()); }
     std::string result(int res) {
-        if (res < 0) detail::throw_errno(-res, "recv from " + detail::describe_fd(fd_, true));
+        if (res < 0) detail::throw_errno(-res, "recv from " + detail::describe_fd(fd, true));
         buf_.resize(static_cast<std::size_t>(res));
         return std::move(buf_);
     }
 
 private:
-    int fd_;
     std::string buf_;
 };
 
-/// Awaiter of socket::recv_into.
-class socket::recv_into_awaiter : public detail::io_awaiter<recv_into_awaiter> {
+class socket::recv_into_awaiter : public detail::op_awaiter<recv_into_awaiter> {
 public:
-    recv_into_awaiter(int fd, std::span<std::byte> buf) noexcept : fd_(fd), buf_(buf) {}
-    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_recv(sqe, fd_, buf_.data(), buf_.size(), 0); }
+    recv_into_awaiter(int fd, std::span<std::byte> buf) noexcept : op_awaiter("socket recv") {
+        set_recv(fd, buf.data(), buf.size());
+    }
     std::size_t result(int res) {
-        if (res < 0) detail::throw_errno(-res, "recv from " + detail::describe_fd(fd_, true));
+        if (res < 0) detail::throw_errno(-res, "recv from " + detail::describe_fd(fd, true));
         return static_cast<std::size_t>(res);
     }
-
-private:
-    int fd_;
-    std::span<std::byte> buf_;
 };
 
-/// Awaiter of socket::send.
-class socket::send_awaiter : public detail::io_awaiter<send_awaiter> {
+class socket::send_awaiter : public detail::op_awaiter<send_awaiter> {
 public:
-    send_awaiter(int fd, std::span<const std::byte> data) noexcept : fd_(fd), data_(data) {}
-    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_send(sqe, fd_, data_.data(), data_.size(), MSG_NOSIGNAL); }
+    send_awaiter(int fd, std::span<const std::byte> data) noexcept : op_awaiter("socket send") {
+        set_send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    }
     std::size_t result(int res) {
-        if (res < 0) detail::throw_errno(-res, "send to " + detail::describe_fd(fd_, true));
+        if (res < 0) detail::throw_errno(-res, "send to " + detail::describe_fd(fd, true));
         return static_cast<std::size_t>(res);
     }
-
-private:
-    int fd_;
-    std::span<const std::byte> data_;
 };
 
 namespace detail {
-/// Awaiter of socket::recvfrom and recvfrom_into (recvmsg; the msghdr lives here).
+/// What recvfrom and recvfrom_into share: one recvmsg with the sender's address.
 template <class Result>
-class recvfrom_base : public detail::io_awaiter<Result> {
-public:
-    void prep(io_uring_sqe* sqe) noexcept {
-        std::memset(&msg_, 0, sizeof msg_);
+class recvfrom_base : public op_awaiter<Result> {
+protected:
+    recvfrom_base(int fd, void* p, std::size_t n) noexcept : op_awaiter<Result>("socket recvfrom") {
+        iov_.iov_base = p;
+        iov_.iov_len = n;
         msg_.msg_name = &addr_;
         msg_.msg_namelen = sizeof addr_;
         msg_.msg_iov = &iov_;
         msg_.msg_iovlen = 1;
-        io_uring_prep_recvmsg(sqe, fd_, &msg_, 0);
-    }
-
-protected:
-    recvfrom_base(int fd, void* p, std::size_t n) noexcept : fd_(fd) {
-        iov_.iov_base = p;
-        iov_.iov_len = n;
+        this->set_recvmsg(fd, &msg_);
     }
     std::size_t check(int res) {
-        if (res < 0) detail::throw_errno(-res, "recvfrom on " + detail::describe_fd(fd_, false));
+        if (res < 0) throw_errno(-res, "recvfrom on " + describe_fd(this->fd, false));
         return static_cast<std::size_t>(res);
     }
     endpoint sender() const {
@@ -555,21 +478,17 @@ protected:
             return endpoint(reinterpret_cast<const sockaddr*>(&addr_), msg_.msg_namelen);
         return endpoint();
     }
-    int fd_;
     iovec iov_{};
     msghdr msg_{};
     sockaddr_storage addr_{};
 };
 } // namespace detail
 
-/// Awaiter of socket::recvfrom: gives {data, sender}.
 class socket::recvfrom_awaiter : public detail::recvfrom_base<recvfrom_awaiter> {
 public:
-    recvfrom_awaiter(int fd, std::size_t max) : recvfrom_base(fd, nullptr, 0) { buf_.resize(max); }
-    void prep(io_uring_sqe* sqe) noexcept {
+    recvfrom_awaiter(int fd, std::size_t max) : recvfrom_base(fd, nullptr, 0), buf_(max, '\0') {
         iov_.iov_base = buf_.data();
         iov_.iov_len = buf_.size();
-        recvfrom_base::prep(sqe);
     }
     std::pair<std::string, endpoint> result(int res) {
         buf_.resize(check(res));
@@ -580,7 +499,6 @@ private:
     std::string buf_;
 };
 
-/// Awaiter of socket::recvfrom_into: gives {byte count, sender}.
 class socket::recvfrom_into_awaiter : public detail::recvfrom_base<recvfrom_into_awaiter> {
 public:
     recvfrom_into_awaiter(int fd, std::span<std::byte> buf) noexcept : recvfrom_base(fd, buf.data(), buf.size()) {}
@@ -590,20 +508,17 @@ public:
     }
 };
 
-/// Awaiter of socket::sendto (the destination lives here until the CQE).
-class socket::sendto_awaiter : public detail::io_awaiter<sendto_awaiter> {
+class socket::sendto_awaiter : public detail::op_awaiter<sendto_awaiter> {
 public:
-    sendto_awaiter(int fd, std::span<const std::byte> data, const endpoint& to) noexcept : fd_(fd), to_(to) {
+    sendto_awaiter(int fd, std::span<const std::byte> data, const endpoint& to) noexcept
+        : op_awaiter("socket sendto"), to_(to) {
         iov_.iov_base = const_cast<std::byte*>(data.data());  // sendmsg does not write through it
         iov_.iov_len = data.size();
-    }
-    void prep(io_uring_sqe* sqe) noexcept {
-        std::memset(&msg_, 0, sizeof msg_);
         msg_.msg_name = to_.data();
         msg_.msg_namelen = to_.size();
         msg_.msg_iov = &iov_;
         msg_.msg_iovlen = 1;
-        io_uring_prep_sendmsg(sqe, fd_, &msg_, MSG_NOSIGNAL);
+        set_sendmsg(fd, &msg_, MSG_NOSIGNAL);
     }
     std::size_t result(int res) {
         if (res < 0) detail::throw_errno(-res, "sendto " + to_.to_string());
@@ -611,30 +526,20 @@ public:
     }
 
 private:
-    int fd_;
     endpoint to_;
     iovec iov_{};
     msghdr msg_{};
 };
 
-/// Awaiter of socket::shutdown.
-class socket::shutdown_awaiter : public detail::io_awaiter<shutdown_awaiter> {
+class socket::shutdown_awaiter : public detail::op_awaiter<shutdown_awaiter> {
 public:
-    shutdown_awaiter(int fd, int how) noexcept : fd_(fd), how_(how) {}
-    void prep(io_uring_sqe* sqe) noexcept { io_uring_prep_shutdown(sqe, fd_, how_); }
+    shutdown_awaiter(int fd, int how) noexcept : op_awaiter("socket shutdown") { set_shutdown(fd, how); }
     void result(int res) {
-        if (res < 0) detail::throw_errno(-res, "shutdown of " + detail::describe_fd(fd_, true));
+        if (res < 0) detail::throw_errno(-res, "shutdown of " + detail::describe_fd(fd, true));
     }
-
-private:
-    int fd_;
-    int how_;
 };
 
-/// Awaiter of socket::close: cancels everything in flight on the descriptor through io_uring
-/// (IORING_ASYNC_CANCEL_FD | ALL), then closes it. Not interruptible: a cancellation that
-/// arrives meanwhile is delivered at the next await.
-class socket::close_awaiter : detail::cancel_hook, detail::op_base {
+class socket::close_awaiter : detail::cancel_hook, detail::operation {
 public:
     explicit close_awaiter(socket& s) noexcept : sock_(&s) { what = "socket close"; }
     close_awaiter(const close_awaiter&) = delete;
@@ -646,10 +551,14 @@ public:
         // Uncancellable on purpose: the descriptor is closed whatever happens.
         task_->begin_wait_uncancellable(h, this);
         on_cancel = [](detail::cancel_hook*) noexcept {};
-        complete = [](detail::op_base* op, int, unsigned) noexcept { static_cast<close_awaiter*>(op)->task_->wake(); };
-        io_uring_sqe* sqe = task_->loop()->get_sqe();
-        io_uring_prep_cancel_fd(sqe, sock_->fd_, IORING_ASYNC_CANCEL_ALL);
-        io_uring_sqe_set_data(sqe, static_cast<detail::op_base*>(this));
+        complete = [](detail::operation* op, int, unsigned) noexcept { static_cast<close_awaiter*>(op)->task_->wake(); };
+        set_cancel_fd(sock_->fd_);
+        try {
+            task_->loop()->submit(*this);
+        } catch (...) {
+            task_->abandon_wait();
+            throw;
+        }
         return true;
     }
     void await_resume() {

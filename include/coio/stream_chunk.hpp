@@ -8,7 +8,7 @@
 //   }
 #pragma once
 
-#include <coio/detail/buf_ring.hpp>
+#include <coio/detail/uring/buf_ring.hpp>
 
 #include <cstddef>
 #include <span>

@@ -10,8 +10,8 @@
 //    try (a new lookup, a socket event): no query can time out sooner than that, so the timer
 //    never fires late, and the O(queries) ares_timeout walk runs once per expiry instead of
 //    after every batch of answers. A timer that fires early just finds nothing due.
-//  * Each socket is watched by one single-shot IORING_OP_POLL_ADD (a `watch`, a typed
-//    op_base), re-armed after each readiness. Single-shot on purpose: a poll armed on a
+//  * Each socket is watched by one single-shot poll operation (a `watch`, a typed
+//    operation), re-armed after each readiness. Single-shot on purpose: a poll armed on a
 //    socket that is still readable completes at once, so this is level-triggered, and c-ares'
 //    TCP reader (which reads one chunk per call) can never be left with unread data.
 //  * Readiness calls ares_process_fd(fd); the timer calls ares_process_fd(BAD, BAD), which
@@ -33,7 +33,7 @@
 //  * A channel is owned by the loop's dns service. Destroying it ends every lookup (FIFO and
 //    c-ares, with ARES_EDESTRUCTION), then cancels its polls. A poll's memory is freed only
 //    after its CQE has arrived, or after the ring is gone (the service is destroyed after
-//    io_uring_queue_exit, see event_loop::close), so the kernel never completes into freed
+//    the backend is closed, see event_loop::close), so the kernel never completes into freed
 //    memory.
 //  * /etc/hosts is read by coio itself (hosts_file, cached, re-read when it changes) and
 //    c-ares is configured with lookups "b" (DNS only): c-ares 1.18 would otherwise open and
@@ -49,7 +49,6 @@
 #include <coio/resolver_options.hpp>
 
 #include <ares.h>
-#include <liburing.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -426,7 +425,7 @@ public:
 
 private:
     // One socket c-ares uses, watched by a single-shot poll on the ring.
-    struct watch : op_base {
+    struct watch : operation {
         channel* ch = nullptr;
         int fd = -1;
         unsigned want = 0;      // POLLIN/POLLOUT c-ares asked for
@@ -476,7 +475,7 @@ private:
         w->want = want;
     }
 
-    static void on_poll(op_base* op, int res, unsigned) noexcept {
+    static void on_poll(operation* op, int res, unsigned) noexcept {
         auto* w = static_cast<watch*>(op);
         channel* ch = w->ch;
         w->in_flight = false;
@@ -620,15 +619,13 @@ private:
 
     void arm(watch* w) noexcept {
         if (ring_gone_) return;
-        io_uring_sqe* sqe = nullptr;
+        w->set_poll(w->fd, w->want);
         try {
-            sqe = loop_.get_sqe();
+            loop_.submit(*w);
         } catch (...) {
-            loop_.call_exception_handler({"coio: cannot watch a DNS socket", std::current_exception(), {}, {}});
+            loop_.call_exception_handler({"cannot watch a DNS socket", std::current_exception(), {}, {}});
             return;
         }
-        io_uring_prep_poll_add(sqe, w->fd, w->want);
-        io_uring_sqe_set_data(sqe, static_cast<op_base*>(w));
         w->in_flight = true;
         w->armed = w->want;
     }
@@ -640,14 +637,10 @@ private:
         if (retired_) retired_->prev_retired = w;
         retired_ = w;
         if (ring_gone_) return;
-        try {
-            io_uring_sqe* sqe = loop_.get_sqe();
-            io_uring_prep_poll_remove(sqe, reinterpret_cast<std::uintptr_t>(static_cast<op_base*>(w)));
-            io_uring_sqe_set_data64(sqe, 0);  // nobody waits for the removal's own CQE
-        } catch (...) {
-            // Without the removal the poll ends when the socket (already closed by c-ares)
-            // is released, or when the ring goes away; the watch stays retired until then.
-        }
+        // If the cancellation cannot be submitted, the poll ends when the socket (already
+        // closed by c-ares) is released, or when the loop goes away; the watch stays retired
+        // until then.
+        loop_.cancel(*w);
     }
 
     void drop_retired(watch* w) noexcept;  // needs dns_service (below)
@@ -662,7 +655,7 @@ private:
         try {
             loop_.add_timer(&timer_);
         } catch (...) {
-            loop_.call_exception_handler({"coio: cannot arm the DNS timer", std::current_exception(), {}, {}});
+            loop_.call_exception_handler({"cannot arm the DNS timer", std::current_exception(), {}, {}});
         }
     }
 

@@ -12,7 +12,7 @@
 //  * Waiter nodes live in the awaiting frames (no allocation per wait).
 #pragma once
 
-#include <coio/detail/buf_ring.hpp>
+#include <coio/detail/uring/buf_ring.hpp>
 #include <coio/detail/task_base.hpp>
 #include <coio/loop.hpp>
 

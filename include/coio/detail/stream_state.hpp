@@ -4,7 +4,7 @@
 // Contracts:
 //  * Heap-allocated once per connection, reference counted (non-atomic): one reference per
 //    user handle (reader, writer) and one per kernel operation in flight, so the state, its
-//    buffers and its op_base members outlive every operation the kernel may still complete.
+//    buffers and its operations outlive every operation the kernel may still complete.
 //  * Receiving: either a multishot receive into the loop's provided-buffer ring (armed as
 //    long as the connection is open and the buffer is below 2 x limit, as asyncio's transport
 //    reads eagerly and pauses at 2 x limit), or, in plain mode, one recv at a time, issued
@@ -42,7 +42,6 @@
 #include <coio/socket.hpp>
 #include <coio/stream_chunk.hpp>
 
-#include <liburing.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -387,7 +386,7 @@ public:
     }
 
 private:
-    struct state_op : op_base {
+    struct state_op : operation {
         stream_state* self = nullptr;
     };
     struct state_buffer_waiter : buffer_waiter {
@@ -400,15 +399,8 @@ private:
         return recv_in_flight_ && recv_plain_ && !(reader_ && reader_->direct);
     }
 
-    void submit_cancel(op_base* op) noexcept {
-        if (!loop_) return;
-        try {
-            io_uring_sqe* sqe = loop_->get_sqe();
-            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(op), 0);
-            io_uring_sqe_set_data64(sqe, 0);
-        } catch (...) {
-            // Cannot submit: the operation completes by itself eventually.
-        }
+    void submit_cancel(operation* op) noexcept {
+        if (loop_) loop_->cancel(*op);
     }
 
     // ---- receive ----
@@ -425,9 +417,8 @@ private:
     }
 
     void start_recv(void* p, std::size_t n) {
-        io_uring_sqe* sqe = loop_->get_sqe();
-        io_uring_prep_recv(sqe, sock_.fileno(), p, n, 0);
-        io_uring_sqe_set_data(sqe, static_cast<op_base*>(&recv_op_));
+        recv_op_.set_recv(sock_.fileno(), p, n);
+        loop_->submit(recv_op_);
         recv_in_flight_ = true;
         recv_plain_ = true;
         recv_cancel_sent_ = false;
@@ -463,7 +454,7 @@ private:
         try {
             self->arm_multishot();
         } catch (...) {
-            return false;  // get_sqe failed (ring broken): let the next waiter try
+            return false;  // submit failed (ring broken): let the next waiter try
         }
         return true;
     }
@@ -471,11 +462,8 @@ private:
     void arm_multishot() {
         if (!can_receive()) return;
         bufs_->stop_waiting(&buf_waiter_);
-        io_uring_sqe* sqe = loop_->get_sqe();
-        io_uring_prep_recv_multishot(sqe, sock_.fileno(), nullptr, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = bufs_->group();
-        io_uring_sqe_set_data(sqe, static_cast<op_base*>(&recv_op_));
+        recv_op_.set_recv_multishot(sock_.fileno(), bufs_->group());
+        loop_->submit(recv_op_);
         recv_in_flight_ = true;
         recv_plain_ = false;
         recv_cancel_sent_ = false;
@@ -496,7 +484,7 @@ private:
             try {
                 start_receiving();
             } catch (...) {
-                // get_sqe failed (ring broken): reading stops; the next read reports nothing new.
+                // submit failed (ring broken): reading stops; the next read reports nothing new.
             }
         }
     }
@@ -525,7 +513,7 @@ private:
         }
     }
 
-    static void on_recv(op_base* op, int res, unsigned flags) noexcept {
+    static void on_recv(operation* op, int res, unsigned flags) noexcept {
         auto* self = static_cast<state_op*>(op)->self;
         if (self->recv_plain_) self->on_recv_plain(res);
         else self->on_recv_multishot(res, flags);
@@ -576,8 +564,8 @@ private:
     }
 
     void on_recv_multishot(int res, unsigned flags) noexcept {
-        if ((flags & IORING_CQE_F_BUFFER) && bufs_) {
-            const unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+        if ((flags & op_buffer) && bufs_) {
+            const unsigned bid = flags >> op_buffer_shift;
             if (res > 0) nobufs_retried_ = false;
             if (res > 0 && chunked_) {
                 // Zero copy: the buffer itself is queued (and handed out by read_chunk).
@@ -614,7 +602,7 @@ private:
                 bufs_->give_back(bid);
             }
         }
-        const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        const bool more = (flags & op_more) != 0;
         if (!more) {
             recv_in_flight_ = false;
             --ops_in_flight;
@@ -666,19 +654,18 @@ private:
             wsent_ = 0;
             std::swap(wsend_, wbuf_);
         }
-        io_uring_sqe* sqe = loop_->get_sqe();
         // MSG_WAITALL: the kernel itself retries short sends on a stream socket.
         // MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
         constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
         send_chunks_ = 0;
         if (wsent_ < wsend_.size()) {
-            io_uring_prep_send(sqe, sock_.fileno(), wsend_.data() + wsent_, wsend_.size() - wsent_, flags);
+            send_op_.set_send(sock_.fileno(), wsend_.data() + wsent_, wsend_.size() - wsent_, flags);
         } else if (wq_.size() == 1) {
             send_chunks_ = 1;  // one chunk (the echo case): a plain send, no msghdr
-            io_uring_prep_send(sqe, sock_.fileno(), wq_[0].data(), wq_[0].size(), flags);
+            send_op_.set_send(sock_.fileno(), wq_[0].data(), wq_[0].size(), flags);
         } else {
             // The iovecs and msghdr live in the state: the kernel may read them after this
-            // submission (io_uring copies msghdr only when the op starts).
+            // submission (the backend may read them when the operation starts, later).
             send_chunks_ = static_cast<unsigned>(std::min<std::size_t>(wq_.size(), max_iov));
             for (unsigned i = 0; i < send_chunks_; ++i) {
                 iov_[i].iov_base = const_cast<std::byte*>(wq_[i].data());
@@ -687,16 +674,16 @@ private:
             std::memset(&msg_, 0, sizeof msg_);
             msg_.msg_iov = iov_;
             msg_.msg_iovlen = send_chunks_;
-            io_uring_prep_sendmsg(sqe, sock_.fileno(), &msg_, flags);
+            send_op_.set_sendmsg(sock_.fileno(), &msg_, flags);
         }
-        io_uring_sqe_set_data(sqe, static_cast<op_base*>(&send_op_));
+        loop_->submit(send_op_);
         send_in_flight_ = true;
         send_cancel_sent_ = false;
         ++ops_in_flight;
         add_ref();
     }
 
-    static void on_send(op_base* op, int res, unsigned) noexcept {
+    static void on_send(operation* op, int res, unsigned) noexcept {
         auto* self = static_cast<state_op*>(op)->self;
         self->send_done(res);
     }

@@ -152,6 +152,9 @@ public:
     /// A forwarding hook that still waits after forwarding re-registers itself, so that a
     /// further cancel() is forwarded too. Precondition: the task was not woken meanwhile.
     void keep_waiting_on(cancel_hook* hook) noexcept { waiting_on_ = hook; }
+    /// Undoes begin_wait when the awaitable could not start what it waits for after all (its
+    /// await_suspend throws): the hook is gone, so a later cancel() must not reach it.
+    void abandon_wait() noexcept { waiting_on_ = nullptr; }
     /// Suspends even though a cancellation may be pending: for awaitables that must wait for
     /// their children to finish before they report a cancellation (gather, task groups).
     void begin_wait_uncancellable(std::coroutine_handle<> h, cancel_hook* hook) noexcept {

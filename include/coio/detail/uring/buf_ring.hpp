@@ -1,4 +1,4 @@
-// coio/detail/buf_ring.hpp - a provided-buffer ring for multishot receives. Not API.
+// coio/detail/uring/buf_ring.hpp - a provided-buffer ring for multishot receives. Not API.
 //
 // liburing 2.3 (Debian 12) has io_uring_register_buf_ring and the io_uring_buf_ring_add /
 // _advance inlines but not io_uring_setup_buf_ring (2.4), so the ring memory is mapped here

@@ -1,0 +1,121 @@
+// coio/detail/operation.hpp - one I/O operation, described once for every backend. Not API.
+//
+// Contracts:
+//  * An operation says WHAT to do (receive into this buffer, accept on this socket, wait for
+//    this descriptor to become readable...), never how: the backend turns it into an SQE
+//    (io_uring) or into a non-blocking system call plus a readiness registration (epoll).
+//  * It lives where its owner lives (the awaiter in a coroutine frame, a stream's state) and
+//    must not move or die while in flight: the backend keeps its address. No allocation.
+//  * `complete(op, res, flags)` runs exactly once per completion, always from the loop's
+//    completion dispatch, never inline from submit(): res is the system call's result, or
+//    -errno. A multishot operation completes once per result while `flags` has op_more, and
+//    a last time without it.
+//  * cancel() is asynchronous: the operation still completes, with -ECANCELED or with a
+//    result that won the race. Its owner may free the memory the kernel writes into only
+//    after that completion.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+namespace coio::detail {
+
+/// What an operation asks for.
+enum class op_code : std::uint8_t {
+    recv,              ///< recv(fd, buf, len, flags)
+    recv_multishot,    ///< receive repeatedly into the loop's provided buffers (group buf_group)
+    send,              ///< send(fd, buf, len, flags); MSG_NOSIGNAL is the caller's to add
+    recvmsg,           ///< recvmsg(fd, msg = buf, flags)
+    sendmsg,           ///< sendmsg(fd, msg = buf, flags)
+    accept,            ///< accept4(fd, addr = buf, addrlen, flags)
+    accept_multishot,  ///< accept repeatedly (no address), one completion per connection
+    connect,           ///< connect(fd, addr = buf, len)
+    poll,              ///< wait until fd has one of the poll(2) events in `flags` (one shot)
+    read,              ///< read(fd, buf, len) at `offset` (-1: the file position)
+    write,             ///< write(fd, buf, len) at `offset` (-1: the file position)
+    shutdown,          ///< shutdown(fd, how = flags)
+    cancel_fd,         ///< cancel every operation in flight on fd (before closing it)
+    custom,            ///< io_uring only: `prep(op, sqe)` prepares the SQE (coio::uring_op)
+};
+
+/// Completion flags. Their values are io_uring's (IORING_CQE_F_BUFFER, IORING_CQE_F_MORE and
+/// IORING_CQE_BUFFER_SHIFT; the io_uring backend checks it), so that backend passes a CQE's
+/// flags through unchanged and another backend produces the same bits.
+inline constexpr unsigned op_buffer = 1u << 0;   ///< a provided buffer holds the data
+inline constexpr unsigned op_more = 1u << 1;     ///< a multishot operation stays armed
+inline constexpr unsigned op_buffer_shift = 16;  ///< the buffer's id is flags >> this
+
+/// An operation in flight (see the contracts above).
+struct operation {
+    using complete_fn = void (*)(operation*, int res, unsigned flags) noexcept;
+    using prep_fn = void (*)(operation*, void* sqe);
+
+    complete_fn complete = nullptr;
+    void* buf = nullptr;  // data, msghdr (recvmsg/sendmsg) or sockaddr (accept/connect)
+    union {
+        std::int64_t offset = -1;  // read/write
+        socklen_t* addrlen;        // accept
+        prep_fn prep;              // custom
+    };
+    std::uint32_t len = 0;         // bytes; connect: the address length
+    int fd = -1;
+    int flags = 0;                 // MSG_* (recv/send), SOCK_* (accept), POLL* (poll), SHUT_* (shutdown)
+    op_code code = op_code::recv;
+    std::uint16_t buf_group = 0;   // recv_multishot: the provided-buffer group
+
+    operation() noexcept = default;
+    operation(const operation&) = delete;
+    operation& operator=(const operation&) = delete;
+
+    /// Sizes above 4 GiB are capped: one system call moves at most that much anyway.
+    static std::uint32_t clamp(std::size_t n) noexcept {
+        return n > std::numeric_limits<std::uint32_t>::max() ? std::numeric_limits<std::uint32_t>::max()
+                                                             : static_cast<std::uint32_t>(n);
+    }
+    void set(op_code c, int f, void* b = nullptr, std::size_t n = 0, int fl = 0) noexcept {
+        code = c;
+        fd = f;
+        buf = b;
+        len = clamp(n);
+        flags = fl;
+        offset = -1;
+    }
+    void set_recv(int f, void* b, std::size_t n, int fl = 0) noexcept { set(op_code::recv, f, b, n, fl); }
+    void set_send(int f, const void* b, std::size_t n, int fl) noexcept {
+        set(op_code::send, f, const_cast<void*>(b), n, fl);  // never written through
+    }
+    void set_recvmsg(int f, msghdr* m, int fl = 0) noexcept { set(op_code::recvmsg, f, m, 0, fl); }
+    void set_sendmsg(int f, const msghdr* m, int fl) noexcept { set(op_code::sendmsg, f, const_cast<msghdr*>(m), 0, fl); }
+    void set_accept(int f, sockaddr* a, socklen_t* alen, int fl) noexcept {
+        set(op_code::accept, f, a, 0, fl);
+        addrlen = alen;
+    }
+    void set_connect(int f, const sockaddr* a, socklen_t alen) noexcept {
+        set(op_code::connect, f, const_cast<sockaddr*>(a), alen);
+    }
+    void set_poll(int f, unsigned events) noexcept { set(op_code::poll, f, nullptr, 0, static_cast<int>(events)); }
+    void set_read(int f, void* b, std::size_t n, std::int64_t off = -1) noexcept {
+        set(op_code::read, f, b, n);
+        offset = off;
+    }
+    void set_write(int f, const void* b, std::size_t n, std::int64_t off = -1) noexcept {
+        set(op_code::write, f, const_cast<void*>(b), n);
+        offset = off;
+    }
+    void set_recv_multishot(int f, std::uint16_t group) noexcept {
+        set(op_code::recv_multishot, f);
+        buf_group = group;
+    }
+    void set_accept_multishot(int f, int fl) noexcept { set(op_code::accept_multishot, f, nullptr, 0, fl); }
+    void set_shutdown(int f, int how) noexcept { set(op_code::shutdown, f, nullptr, 0, how); }
+    void set_cancel_fd(int f) noexcept { set(op_code::cancel_fd, f); }
+    void set_custom(prep_fn p) noexcept {
+        set(op_code::custom, -1);
+        prep = p;
+    }
+};
+
+} // namespace coio::detail

@@ -32,12 +32,12 @@ struct resolver_options {
     /// resolver) throw std::invalid_argument.
     std::vector<std::string> servers{};
     /// Time to wait for an answer to a first try (c-ares doubles it on each later round);
-    /// zero: the system's setting (resolv.conf "options timeout:", or $RES_OPTIONS), else
-    /// 1 s. (c-ares' own default, 5 s, makes one lost datagram cost 5 s; glibc retries after
-    /// 5 s too, but asyncio users on a lossy network notice.)
+    /// zero: the system's setting ("timeout:n" in /etc/resolv.conf's options or in
+    /// $RES_OPTIONS, which overrides the file), else 1 s. (c-ares' own default, 5 s, makes
+    /// one lost datagram cost 5 s before the retry.)
     std::chrono::milliseconds timeout{0};
-    /// Attempts per server; zero: the system's default (resolv.conf "options attempts:",
-    /// else c-ares' 4).
+    /// Attempts per server; zero: the system's setting ("attempts:n", as for timeout), else
+    /// c-ares' 4.
     int tries = 0;
     /// Pick servers round-robin instead of always starting with the first.
     bool rotate = false;

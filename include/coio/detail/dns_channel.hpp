@@ -37,7 +37,7 @@
 //  * Refills are paced: at most admit_per_pump queries go to c-ares between two runs of the
 //    kick timer (about one loop iteration), so a large cap does not turn into one burst.
 //  * The first-try timeout defaults to 1 s (channel::default_timeout), not c-ares' 5 s, unless
-//    resolv.conf or $RES_OPTIONS set one.
+//    resolv.conf or $RES_OPTIONS set one (read by coio: see system_resolver_settings).
 //  * Every lookup has a deadline of timeout x tries x servers from the moment it was STARTED
 //    (time spent queued counts): c-ares doubles its timeout on each retry round, so without it
 //    a silent server would cost timeout x (2^tries - 1) per server instead of the configured
@@ -278,49 +278,70 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------
-// The system's timeout setting
+// The system's timeout and attempts settings
 
-/// Whether `words` (whitespace-separated resolver options, as on a resolv.conf "options"
-/// line or in $RES_OPTIONS) contain a "timeout:" setting.
-inline bool options_set_timeout(std::string_view words) noexcept {
+/// What /etc/resolv.conf's "options" lines and $RES_OPTIONS say about retries.
+struct system_settings {
+    std::optional<std::chrono::milliseconds> timeout;  // first-try timeout
+    std::optional<int> tries;                          // attempts per server
+};
+
+/// Applies whitespace-separated resolver options (a resolv.conf "options" line without the
+/// keyword, or $RES_OPTIONS) to `out`, later words winning: "timeout:n" (seconds) and
+/// "attempts:n", as glibc and later c-ares read them, and c-ares 1.18's own "retrans:n"
+/// (milliseconds) and "retry:n". Values that are not positive numbers are ignored.
+inline void apply_resolver_options(std::string_view words, system_settings& out) noexcept {
+    auto number = [](std::string_view v) -> long {
+        if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) return 0;
+        long n = 0;
+        for (char c : v) n = n * 10 + (c - '0');
+        return n;
+    };
     while (!words.empty()) {
         const auto start = words.find_first_not_of(" \t\r");
-        if (start == std::string_view::npos) return false;
+        if (start == std::string_view::npos) return;
         words.remove_prefix(start);
         const auto end = words.find_first_of(" \t\r");
-        if (words.substr(0, end).rfind("timeout:", 0) == 0) return true;
-        if (end == std::string_view::npos) return false;
-        words.remove_prefix(end);
+        const std::string_view w = words.substr(0, end);
+        words = end == std::string_view::npos ? std::string_view{} : words.substr(end);
+        const auto colon = w.find(':');
+        if (colon == std::string_view::npos) continue;
+        const std::string_view key = w.substr(0, colon);
+        const long v = number(w.substr(colon + 1));
+        if (v <= 0) continue;
+        if (key == "timeout") out.timeout = std::chrono::seconds(v);
+        else if (key == "retrans") out.timeout = std::chrono::milliseconds(v);
+        else if (key == "attempts" || key == "retry") out.tries = static_cast<int>(v);
     }
-    return false;
 }
 
-/// Whether a resolv.conf text has an "options" line with a "timeout:" setting.
-inline bool resolv_conf_sets_timeout(std::string_view conf) noexcept {
-    while (!conf.empty()) {
-        const auto eol = conf.find('\n');
-        std::string_view line = conf.substr(0, eol);
-        conf = eol == std::string_view::npos ? std::string_view{} : conf.substr(eol + 1);
+/// The settings of a resolv.conf text, then of $RES_OPTIONS (`env`, may be null), which
+/// overrides the file as it does for glibc.
+inline system_settings read_system_settings(std::string_view resolv_conf, const char* env) noexcept {
+    system_settings out;
+    while (!resolv_conf.empty()) {
+        const auto eol = resolv_conf.find('\n');
+        std::string_view line = resolv_conf.substr(0, eol);
+        resolv_conf = eol == std::string_view::npos ? std::string_view{} : resolv_conf.substr(eol + 1);
         constexpr std::string_view key = "options";
-        if (line.rfind(key, 0) == 0 && line.size() > key.size() && (line[key.size()] == ' ' || line[key.size()] == '\t') &&
-            options_set_timeout(line.substr(key.size())))
-            return true;
+        if (line.rfind(key, 0) == 0 && line.size() > key.size() && (line[key.size()] == ' ' || line[key.size()] == '\t'))
+            apply_resolver_options(line.substr(key.size()), out);
     }
-    return false;
+    if (env) apply_resolver_options(env, out);
+    return out;
 }
 
-/// Whether the system configuration sets the query timeout that c-ares reads when the
-/// options give none: "options timeout:n" in /etc/resolv.conf, or $RES_OPTIONS. When it does
-/// not, coio uses channel::default_timeout instead of c-ares' built-in 5 s.
-inline bool system_sets_timeout() {
-    if (const char* env = std::getenv("RES_OPTIONS"); env && options_set_timeout(env)) return true;
-    std::FILE* f = std::fopen("/etc/resolv.conf", "re");
-    if (!f) return false;
+/// The system's settings: /etc/resolv.conf and $RES_OPTIONS. coio reads them itself because
+/// c-ares 1.18 knows only its own "retrans:"/"retry:" spellings, so a resolv.conf saying
+/// "options timeout:2 attempts:3" would otherwise be ignored.
+inline system_settings system_resolver_settings() {
     std::string text;
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20);) text.append(buf, n);
-    std::fclose(f);
-    return resolv_conf_sets_timeout(text);
+    if (std::FILE* f = std::fopen("/etc/resolv.conf", "re")) {
+        char buf[4096];
+        for (std::size_t n; text.size() < (1u << 20) && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+        std::fclose(f);
+    }
+    return read_system_settings(text, std::getenv("RES_OPTIONS"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -371,14 +392,14 @@ public:
         opts.sock_state_cb_data = this;
         char lookups[] = "b";  // DNS only: /etc/hosts is coio's (see the file comment)
         opts.lookups = lookups;
-        std::chrono::milliseconds timeout = o.timeout;
-        if (timeout.count() <= 0 && !system_sets_timeout()) timeout = default_timeout;
-        if (timeout.count() > 0) {
-            opts.timeout = static_cast<int>(std::min<std::chrono::milliseconds::rep>(timeout.count(), INT_MAX));
-            mask |= ARES_OPT_TIMEOUTMS;
-        }
-        if (o.tries > 0) {
-            opts.tries = o.tries;
+        // Explicit options, else the system's, else coio's first-try timeout and c-ares'
+        // tries (4).
+        const system_settings sys = (o.timeout.count() > 0 && o.tries > 0) ? system_settings{} : system_resolver_settings();
+        const std::chrono::milliseconds timeout = o.timeout.count() > 0 ? o.timeout : sys.timeout.value_or(default_timeout);
+        opts.timeout = static_cast<int>(std::min<std::chrono::milliseconds::rep>(timeout.count(), INT_MAX));
+        mask |= ARES_OPT_TIMEOUTMS;
+        if (const int tries = o.tries > 0 ? o.tries : sys.tries.value_or(0); tries > 0) {
+            opts.tries = tries;
             mask |= ARES_OPT_TRIES;
         }
         if (o.rotate) mask |= ARES_OPT_ROTATE;

@@ -118,7 +118,7 @@ TEST_CASE("timeout x tries x servers is a lookup's budget; the first try waits `
         }
         const auto took = std::chrono::steady_clock::now() - t0;
         CHECK(took >= 230ms);
-        CHECK(took < 240ms + 250ms);
+        CHECK(took < 240ms + 400ms);  // slack for a loaded machine
     }());
     CHECK(a.drain() >= 1);
     CHECK(b.drain() >= 1);

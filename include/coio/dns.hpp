@@ -402,9 +402,11 @@ struct access;
 /// with the resolver, or when the loop closes (the resolver then starts afresh on the next
 /// loop that uses it).
 ///
-/// At most `options.max_inflight` lookups are sent at once; the rest wait in a FIFO, so a
-/// burst of thousands of lookups gets every answer instead of overflowing socket buffers.
-/// Each lookup gives up after timeout x tries x (number of servers).
+/// At most `options.max_inflight` queries are in flight at once (an AF_UNSPEC getaddrinfo
+/// counts two: A and AAAA); further lookups wait in a FIFO, so a burst of thousands of
+/// lookups gets every answer instead of overflowing socket buffers. Each lookup gives up
+/// (timeout / dns_errc::timeout) at the latest timeout x tries x (number of servers) after it
+/// was started, time spent waiting in the FIFO included.
 ///
 /// Threading: use a resolver from one loop (thread) at a time, and destroy it on that thread.
 /// Lifetime: the coroutines returned by its members refer to it; keep it alive, and do not
@@ -413,8 +415,10 @@ struct access;
 ///
 /// Throws (constructor): std::invalid_argument for a malformed server address.
 ///
-/// Cancellation: see each member; a cancelled lookup is abandoned at once (c-ares cannot
-/// cancel one query: its late answer is dropped).
+/// Cancellation: see each member; a cancelled lookup is abandoned at once and gives its
+/// slot to the next queued lookup at once (c-ares cannot cancel one query: it keeps the
+/// query until an answer or its own timeout, or until no live lookup is left, and drops
+/// the answer).
 ///
 /// Example:
 /// @code
@@ -425,7 +429,8 @@ struct access;
 class resolver {
 public:
     /// A resolver with `options` (empty/zero members: the system's configuration).
-    /// Throws: std::invalid_argument if a server is not "ip", "ip:port" or "[ipv6]:port".
+    /// Throws: std::invalid_argument if a server is not "ip", "ip:port" or "[ipv6]:port",
+    /// or is a scoped IPv6 address ("fe80::1%eth0", "[fe80::1%eth0]:53": not supported).
     explicit resolver(resolver_options options = {});
     /// Not copyable: it owns a c-ares channel.
     resolver(const resolver&) = delete;
@@ -502,8 +507,9 @@ public:
 
     /// The options given to the constructor.
     [[nodiscard]] const resolver_options& options() const noexcept { return options_; }
-    /// Lookups handed to c-ares and not finished yet, including abandoned ones whose answer
-    /// has not arrived (never more than options().max_inflight). For monitoring and tests.
+    /// Queries in flight for lookups that still wait for them: the number max_inflight bounds
+    /// (an AF_UNSPEC getaddrinfo counts two). Cancelled and expired lookups no longer count.
+    /// For monitoring and tests.
     [[nodiscard]] std::size_t in_flight() const noexcept { return ch_ ? ch_->in_flight() : 0; }
     /// Lookups waiting for a free slot. For monitoring and tests.
     [[nodiscard]] std::size_t queued() const noexcept { return ch_ ? ch_->queued() : 0; }
@@ -620,6 +626,12 @@ struct access {
     static std::string servers_csv(const std::vector<std::string>& servers) {
         std::string csv;
         for (const auto& s : servers) {
+            // A scoped IPv6 address ("fe80::1%eth0") would pass endpoint's parser, but c-ares
+            // 1.18's server list has no zone: it rejects the whole list at the first lookup
+            // ("Misformatted string"). Refused here, where the mistake is made.
+            if (s.find('%') != std::string::npos)
+                throw std::invalid_argument("coio::resolver: scoped IPv6 server address '" + s +
+                                            "' is not supported (c-ares has no zone index for servers)");
             auto ep = endpoint::try_parse(s, 53);
             if (!ep || ep->port() == 0)
                 throw std::invalid_argument("coio::resolver: bad server address '" + s +

@@ -534,6 +534,27 @@ inline std::optional<dns_reply> dns_query(std::uint16_t port, std::string_view n
     }
 }
 
+/// Datagrams dropped so far by the UDP socket bound to 127.0.0.1:`port` (a receive buffer
+/// overflow at a server shows here): the "drops" column of its /proc/net/udp line.
+/// @returns the counter, or std::nullopt if no such socket is listed (or /proc is missing).
+/// Example: `auto before = coio_test::udp_drops(server.port());`
+inline std::optional<unsigned long long> udp_drops(std::uint16_t port) {
+    std::ifstream in("/proc/net/udp");
+    char local[32];
+    std::snprintf(local, sizeof local, "0100007F:%04X", static_cast<unsigned>(port));
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        std::istringstream words(line);
+        std::string slot, address, word, last;
+        words >> slot >> address;
+        if (address != local) continue;
+        while (words >> word) last = word;
+        return std::strtoull(last.c_str(), nullptr, 10);
+    }
+    return std::nullopt;
+}
+
 /// A dnsmasq process serving a fixed set of records on 127.0.0.1:<free port>.
 ///
 /// The constructor writes a hosts file and a conf file into a fresh directory (mkdtemp),
@@ -1056,6 +1077,14 @@ public:
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
     /// The socket, e.g. to count queued datagrams with FIONREAD.
     int fd() const noexcept { return fd_.get(); }
+    /// Reads (and discards) every datagram queued on the socket; returns how many there were.
+    /// Example: `CHECK(hole.drain() == 4);  // four queries were sent`
+    int drain() const noexcept {
+        int n = 0;
+        char buf[1500];
+        while (::recv(fd_.get(), buf, sizeof buf, MSG_DONTWAIT) >= 0) ++n;
+        return n;
+    }
 
 private:
     detail_dnsmasq::unique_fd fd_;

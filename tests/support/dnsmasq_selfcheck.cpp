@@ -1,10 +1,9 @@
 // tests/support/dnsmasq_selfcheck.cpp - checks the dnsmasq fixture itself, against a real
-// dnsmasq. Deliberately NOT part of the CMake build (tests/test_*.cpp are for public
-// headers); build and run by hand:
+// dnsmasq. A plain program (no Catch2, no coio): tests/CMakeLists.txt builds it as
+// dnsmasq_selfcheck with the project's warnings and sanitizers and runs it as the ctest
+// test "support/dnsmasq_selfcheck" (label dns):
 //
-//   g++     -std=c++20 -Wall -Wextra -Wpedantic -Werror -I tests tests/support/dnsmasq_selfcheck.cpp -o /tmp/dnsmasq_selfcheck && /tmp/dnsmasq_selfcheck
-//   clang++ -std=c++20 -Wall -Wextra -Wpedantic -Werror -I tests tests/support/dnsmasq_selfcheck.cpp -o /tmp/dnsmasq_selfcheck && /tmp/dnsmasq_selfcheck
-//   (add -fsanitize=address,undefined to check the fixture's own memory use)
+//   cmake --build build --target dnsmasq_selfcheck && ctest --test-dir build -R dnsmasq_selfcheck
 //
 // Exit status 0 when every check passed, 1 otherwise; 77 (the automake "skipped" code) when
 // dnsmasq is not installed and $CI is unset.
@@ -279,6 +278,18 @@ void check_blackhole() {
     int queued = 0;
     ::ioctl(hole.fd(), FIONREAD, &queued);
     check(queued > 0, "blackhole: the query datagram is queued, unread");
+    check(hole.drain() == 1, "drain(): one datagram was queued");
+    check(hole.drain() == 0, "drain(): nothing left");
+
+    // udp_drops: a receive buffer too small for what arrives counts drops.
+    const auto before = coio_test::udp_drops(hole.port());
+    check(before.has_value(), "udp_drops finds the blackhole's socket");
+    const int small = 1;  // the kernel rounds it up to its minimum (a few datagrams)
+    ::setsockopt(hole.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    for (int i = 0; i < 200; ++i) (void)coio_test::dns_query(hole.port(), "a.test", t::a, std::chrono::milliseconds(0));
+    const auto after = coio_test::udp_drops(hole.port());
+    check(before && after && *after > *before, "udp_drops counts the datagrams a full buffer dropped");
+    check(!coio_test::udp_drops(1).has_value(), "udp_drops: no socket on port 1");
 }
 
 void check_availability() {

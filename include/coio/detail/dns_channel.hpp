@@ -19,17 +19,32 @@
 //
 // Contracts:
 //  * A lookup (lookup_op) lives in the awaiting coroutine frame. c-ares gets a pooled
-//    `request` as its callback argument, never the op: c-ares cannot cancel one query, so a
-//    cancelled or timed-out op detaches itself (request->op = nullptr) and the callback, when
-//    the late answer comes, frees only c-ares' result and the request.
-//  * At most options.max_inflight lookups are handed to c-ares at once; the others wait in a
-//    FIFO of ops (intrusive, no allocation). A burst of thousands of queries on one UDP socket
-//    otherwise overflows the socket buffers and waits for c-ares' retransmission timeout.
-//  * Every lookup handed to c-ares has a deadline of timeout x tries x servers: c-ares doubles
-//    its timeout on each retry round, so without it a silent server would cost
-//    timeout x (2^tries - 1) per server instead of the configured timeout x tries. The
-//    deadlines are submit time + a per-channel constant, so running ops form a FIFO in
-//    deadline order (intrusive, O(1) removal) checked by the channel's one timer.
+//    `request` as its callback argument, never the op: c-ares 1.18 cannot cancel one query,
+//    so a cancelled or timed-out op detaches itself (request->op = nullptr) and the callback,
+//    when the late answer comes, frees only c-ares' result and the request.
+//  * The cap, options.max_inflight, counts QUERIES, not lookups: an AF_UNSPEC getaddrinfo
+//    sends two at once (A and AAAA), every other lookup one (lookup_op::weight). Lookups that
+//    do not fit wait in a FIFO of ops (intrusive, no allocation). A burst of thousands of
+//    queries on one UDP socket otherwise overflows the server's receive buffer, and every
+//    dropped query waits for c-ares' retry timeout (measured with dnsmasq on loopback: 2,000
+//    AF_UNSPEC lookups with the cap counting lookups dropped ~6 queries per burst, and each
+//    burst took the whole first-try timeout instead of ~50 ms).
+//  * A detached (cancelled or expired) lookup gives its slot back at once: its queries become
+//    "orphans" that c-ares keeps until an answer or its own timeout ends them. Orphans are
+//    bounded too (new lookups wait while max_inflight of them exist), and as soon as no live
+//    query is left, ares_cancel drops them all (c-ares can cancel only everything), so a dead
+//    server cannot hold the cap for c-ares' whole retry schedule.
+//  * Refills are paced: at most admit_per_pump queries go to c-ares between two runs of the
+//    kick timer (about one loop iteration), so a large cap does not turn into one burst.
+//  * The first-try timeout defaults to 1 s (channel::default_timeout), not c-ares' 5 s, unless
+//    resolv.conf or $RES_OPTIONS set one (read by coio: see system_resolver_settings).
+//  * Every lookup has a deadline of timeout x tries x servers from the moment it was STARTED
+//    (time spent queued counts): c-ares doubles its timeout on each retry round, so without it
+//    a silent server would cost timeout x (2^tries - 1) per server instead of the configured
+//    timeout x tries, and a queued lookup would wait for the lookups ahead of it on top. The
+//    deadline is start time + a per-channel constant and ops enter c-ares in start order, so
+//    both the FIFO and the running list are in deadline order (intrusive, O(1) removal),
+//    checked by the channel's one timer.
 //  * A channel is owned by the loop's dns service. Destroying it ends every lookup (FIFO and
 //    c-ares, with ARES_EDESTRUCTION), then cancels its polls. A poll's memory is freed only
 //    after its CQE has arrived, or after the ring is gone (the service is destroyed after
@@ -61,6 +76,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -85,6 +101,7 @@ struct request {
     lookup_op* op = nullptr;
     channel* ch = nullptr;
     request* next_free = nullptr;
+    unsigned weight = 0;  // queries it counts for: against the cap, or as orphans once op is null
 };
 
 /// One lookup, living in the awaiting coroutine frame: a node of the channel's FIFO while it
@@ -113,12 +130,16 @@ struct lookup_op : cancel_hook {
 
     /// Hands the lookup to c-ares with `rq` as the callback argument (derived ops).
     void (*submit)(lookup_op*, request* rq) noexcept = nullptr;
+    /// Queries the lookup keeps in flight at once: 2 for an AF_UNSPEC getaddrinfo (A and AAAA
+    /// in parallel), else 1. What it counts for against max_inflight.
+    unsigned weight = 1;
 
     /// The lookup ended with `s`: wake the task if it is suspended here.
     void complete(int s) noexcept;
     /// Detaches from wherever the lookup is (FIFO, c-ares, deadline list); marks it done.
     void abandon() noexcept;
-    /// The deadline passed while c-ares still retries: end the wait with ARES_ETIMEOUT.
+    /// The deadline passed (queued, or while c-ares still retries): end the wait with
+    /// ARES_ETIMEOUT.
     void expire() noexcept;
 
     channel* ch = nullptr;
@@ -126,7 +147,7 @@ struct lookup_op : cancel_hook {
     request* req = nullptr;
     lookup_op* prev = nullptr;   // links in the channel's FIFO (queued) or deadline list (running)
     lookup_op* next = nullptr;
-    clock::time_point deadline{};
+    clock::time_point deadline{};  // start + the channel's budget
     int status = ARES_SUCCESS;
     state st = state::idle;
     bool suspended = false;
@@ -256,14 +277,92 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------
+// The system's timeout and attempts settings
+
+/// What /etc/resolv.conf's "options" lines and $RES_OPTIONS say about retries.
+struct system_settings {
+    std::optional<std::chrono::milliseconds> timeout;  // first-try timeout
+    std::optional<int> tries;                          // attempts per server
+};
+
+/// Applies whitespace-separated resolver options (a resolv.conf "options" line without the
+/// keyword, or $RES_OPTIONS) to `out`, later words winning: "timeout:n" (seconds) and
+/// "attempts:n", as glibc and later c-ares read them, and c-ares 1.18's own "retrans:n"
+/// (milliseconds) and "retry:n". Values that are not positive numbers are ignored.
+inline void apply_resolver_options(std::string_view words, system_settings& out) noexcept {
+    auto number = [](std::string_view v) -> long {
+        if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) return 0;
+        long n = 0;
+        for (char c : v) n = n * 10 + (c - '0');
+        return n;
+    };
+    while (!words.empty()) {
+        const auto start = words.find_first_not_of(" \t\r");
+        if (start == std::string_view::npos) return;
+        words.remove_prefix(start);
+        const auto end = words.find_first_of(" \t\r");
+        const std::string_view w = words.substr(0, end);
+        words = end == std::string_view::npos ? std::string_view{} : words.substr(end);
+        const auto colon = w.find(':');
+        if (colon == std::string_view::npos) continue;
+        const std::string_view key = w.substr(0, colon);
+        const long v = number(w.substr(colon + 1));
+        if (v <= 0) continue;
+        if (key == "timeout") out.timeout = std::chrono::seconds(v);
+        else if (key == "retrans") out.timeout = std::chrono::milliseconds(v);
+        else if (key == "attempts" || key == "retry") out.tries = static_cast<int>(v);
+    }
+}
+
+/// The settings of a resolv.conf text, then of $RES_OPTIONS (`env`, may be null), which
+/// overrides the file as it does for glibc.
+inline system_settings read_system_settings(std::string_view resolv_conf, const char* env) noexcept {
+    system_settings out;
+    while (!resolv_conf.empty()) {
+        const auto eol = resolv_conf.find('\n');
+        std::string_view line = resolv_conf.substr(0, eol);
+        resolv_conf = eol == std::string_view::npos ? std::string_view{} : resolv_conf.substr(eol + 1);
+        constexpr std::string_view key = "options";
+        if (line.rfind(key, 0) == 0 && line.size() > key.size() && (line[key.size()] == ' ' || line[key.size()] == '\t'))
+            apply_resolver_options(line.substr(key.size()), out);
+    }
+    if (env) apply_resolver_options(env, out);
+    return out;
+}
+
+/// The system's settings: /etc/resolv.conf and $RES_OPTIONS. coio reads them itself because
+/// c-ares 1.18 knows only its own "retrans:"/"retry:" spellings, so a resolv.conf saying
+/// "options timeout:2 attempts:3" would otherwise be ignored.
+inline system_settings system_resolver_settings() {
+    std::string text;
+    if (std::FILE* f = std::fopen("/etc/resolv.conf", "re")) {
+        char buf[4096];
+        for (std::size_t n; text.size() < (1u << 20) && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+        std::fclose(f);
+    }
+    return read_system_settings(text, std::getenv("RES_OPTIONS"));
+}
+
+// ---------------------------------------------------------------------------------------
 // The channel
 
 /// One ares_channel driven by one loop's ring.
 class channel {
 public:
+    /// New queries handed to c-ares between two kicks (about one loop iteration); the rest go
+    /// out on the next. 64 small datagrams are ~60 KiB of skb memory at the server, well
+    /// inside a default 208 KiB receive buffer.
+    static constexpr std::size_t admit_per_pump = 64;
+    /// The first-try timeout when neither the options nor the system configuration set one:
+    /// c-ares' own 5 s makes the first lost datagram cost 5 s. c-ares doubles it on every
+    /// retry round (1 s, 2 s, 4 s, ...), within the lookup's budget of timeout x tries.
+    static constexpr std::chrono::milliseconds default_timeout{1000};
+
     channel(event_loop& loop, dns_service& svc) noexcept : loop_(loop), svc_(svc) {
         timer_.ch = this;
         timer_.on_expire = [](timer_node* n) noexcept { static_cast<channel_timer*>(n)->ch->on_timer(); };
+        kick_.ch = this;
+        kick_.on_expire = [](timer_node* n) noexcept { static_cast<channel_timer*>(n)->ch->on_kick(); };
     }
     channel(const channel&) = delete;
     channel& operator=(const channel&) = delete;
@@ -292,12 +391,14 @@ public:
         opts.sock_state_cb_data = this;
         char lookups[] = "b";  // DNS only: /etc/hosts is coio's (see the file comment)
         opts.lookups = lookups;
-        if (o.timeout.count() > 0) {
-            opts.timeout = static_cast<int>(std::min<std::chrono::milliseconds::rep>(o.timeout.count(), INT_MAX));
-            mask |= ARES_OPT_TIMEOUTMS;
-        }
-        if (o.tries > 0) {
-            opts.tries = o.tries;
+        // Explicit options, else the system's, else coio's first-try timeout and c-ares'
+        // tries (4).
+        const system_settings sys = (o.timeout.count() > 0 && o.tries > 0) ? system_settings{} : system_resolver_settings();
+        const std::chrono::milliseconds timeout = o.timeout.count() > 0 ? o.timeout : sys.timeout.value_or(default_timeout);
+        opts.timeout = static_cast<int>(std::min<std::chrono::milliseconds::rep>(timeout.count(), INT_MAX));
+        mask |= ARES_OPT_TIMEOUTMS;
+        if (const int tries = o.tries > 0 ? o.tries : sys.tries.value_or(0); tries > 0) {
+            opts.tries = tries;
             mask |= ARES_OPT_TRIES;
         }
         if (o.rotate) mask |= ARES_OPT_ROTATE;
@@ -345,10 +446,17 @@ public:
     [[nodiscard]] event_loop& loop() const noexcept { return loop_; }
     [[nodiscard]] dns_service& service() const noexcept { return svc_; }
     [[nodiscard]] ares_channel ares() const noexcept { return ares_; }
-    /// Lookups handed to c-ares and not finished yet (including abandoned ones).
+    /// Queries of the lookups handed to c-ares that still wait for them (what max_inflight
+    /// bounds); a cancelled or expired lookup's queries no longer count.
     [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_; }
+    /// Queries c-ares still retries for lookups nobody waits for any more (tests).
+    [[nodiscard]] std::size_t orphans() const noexcept { return orphans_; }
     /// Lookups waiting in the FIFO for a free slot.
     [[nodiscard]] std::size_t queued() const noexcept { return queued_; }
+    /// A lookup's budget: timeout x tries x servers, counted from its start (tests).
+    [[nodiscard]] clock::duration budget() const noexcept { return budget_; }
+    /// c-ares' timeout of a first try (tests).
+    [[nodiscard]] clock::duration first_try() const noexcept { return first_try_; }
 
     /// The resolver (if any) whose pointer must be cleared when the service destroys us.
     channel** owner = nullptr;
@@ -363,11 +471,14 @@ public:
             op->status = ARES_EDESTRUCTION;
             return;
         }
-        if (fifo_.head || !has_room()) {
+        const auto now = clock::now();
+        op->deadline = now + budget_;
+        if (fifo_.head || !has_room(op->weight) || burst_ >= admit_per_pump) {
             push_back(op);
+            arm_timer(fifo_.head->deadline);  // a queued lookup expires on time, too
             return;
         }
-        submit(op, clock::now());
+        submit(op);
         after_call();
     }
 
@@ -377,11 +488,29 @@ public:
     /// server than refilling each slot from inside the callback (every query, and every
     /// answer, then costs the server and us a wake-up of our own).
     void finish(request* rq, int status) noexcept {
-        if (lookup_op* op = rq->op) op->complete(status);
+        if (lookup_op* op = rq->op) {
+            inflight_ -= rq->weight;
+            op->complete(status);
+        } else {
+            orphans_ -= rq->weight;
+        }
         rq->op = nullptr;
         rq->next_free = free_;
         free_ = rq;
-        --inflight_;
+    }
+
+    /// A running op goes away before c-ares answered (cancelled, expired, destroyed): its
+    /// slot is free at once, its queries become orphans (see the file comment), and the kick
+    /// refills the slot and, when nothing live is left, drops the orphans from c-ares.
+    void detach(lookup_op* op) noexcept {
+        unlink_running(op);
+        if (request* rq = op->req) {
+            rq->op = nullptr;
+            inflight_ -= rq->weight;
+            orphans_ += rq->weight;
+            kick();
+        }
+        op->req = nullptr;
     }
 
     /// Takes a queued op out of the FIFO.
@@ -412,6 +541,7 @@ public:
             ares_ = nullptr;
         }
         if (timer_.queued()) loop_.remove_timer(&timer_);
+        if (kick_.queued()) loop_.remove_timer(&kick_);
         for (watch* w : watches_) w->closed = true;
         sync_polls();
     }
@@ -498,22 +628,28 @@ private:
         ch->after_call();
     }
 
-    // After any call into c-ares: start queued lookups that now fit, bring the polls in line
-    // with what c-ares wants, and make sure the timer fires no later than a try that may
-    // have just started can time out.
+    // After any call into c-ares: drop orphans if nothing live is left, start queued lookups
+    // that now fit, bring the polls in line with what c-ares wants, and make sure the timer
+    // fires no later than a try that may have just started can time out, or the first
+    // lookup's deadline.
     void after_call() noexcept {
         if (destroyed_) return;
+        purge_orphans();
         pump();
         sync_polls();
-        if (inflight_ > 0) arm_timer(clock::now() + first_try_);
+        if (inflight_ + orphans_ > 0) arm_timer(clock::now() + first_try_);
+        if (running_.head) arm_timer(running_.head->deadline);
+        if (fifo_.head) arm_timer(fifo_.head->deadline);
     }
 
     // The channel timer: let c-ares handle its timeouts, end the lookups whose deadline
-    // passed, then re-arm from what is actually due next.
+    // passed (running or queued), then re-arm from what is actually due next.
     void on_timer() noexcept {
         ares_process_fd(ares_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts only
         const auto now = clock::now();
         while (running_.head && running_.head->deadline <= now) running_.head->expire();
+        while (fifo_.head && fifo_.head->deadline <= now) fifo_.head->expire();
+        purge_orphans();
         pump();
         sync_polls();
         timeval tv{};
@@ -521,10 +657,42 @@ private:
         if (const timeval* t = ares_timeout(ares_, nullptr, &tv))
             next = clock::now() + std::chrono::seconds(t->tv_sec) + std::chrono::microseconds(t->tv_usec);
         if (running_.head && (!next || running_.head->deadline < *next)) next = running_.head->deadline;
+        if (fifo_.head && (!next || fifo_.head->deadline < *next)) next = fifo_.head->deadline;
         if (next) arm_timer(*next);
     }
 
-    [[nodiscard]] bool has_room() const noexcept { return max_inflight_ == 0 || inflight_ < max_inflight_; }
+    // Asks for after_call on the next pass over the loop's timers: refills slots freed outside
+    // a call into c-ares (a cancelled lookup) and continues a pump that hit admit_per_pump.
+    // Never calls into c-ares itself, so it is safe from a cancel hook or a destructor.
+    void kick() noexcept {
+        if (destroyed_ || kick_.queued()) return;
+        kick_.deadline = clock::now();
+        try {
+            loop_.add_timer(&kick_);
+        } catch (...) {
+            // No pacing then (never a stall); freed slots are refilled by the next answer or
+            // the channel timer.
+            burst_ = 0;
+        }
+    }
+    void on_kick() noexcept {
+        burst_ = 0;
+        after_call();
+    }
+
+    // No live query left but orphans are: c-ares can only cancel everything, and everything
+    // is now what nobody waits for. Their callbacks (ARES_ECANCELLED) free the requests.
+    void purge_orphans() noexcept {
+        if (inflight_ == 0 && orphans_ > 0 && !pumping_) ares_cancel(ares_);
+    }
+
+    // Room for a lookup of `weight` queries. One lookup always fits when nothing live runs
+    // (a cap below 2 must not starve an AF_UNSPEC lookup); orphans have a bound of their own.
+    [[nodiscard]] bool has_room(unsigned weight) const noexcept {
+        if (max_inflight_ == 0) return true;
+        if (orphans_ >= max_inflight_) return false;
+        return inflight_ == 0 || inflight_ + weight <= max_inflight_;
+    }
 
     // An intrusive doubly-linked list of ops (through prev/next).
     struct op_list {
@@ -559,12 +727,13 @@ private:
     void pump() noexcept {
         if (pumping_) return;
         pumping_ = true;
-        const auto now = clock::now();  // one clock read for the batch
-        while (fifo_.head && has_room() && !destroyed_) {
+        // burst_ >= admit_per_pump: the kick armed by the first submit of this burst
+        // continues.
+        while (fifo_.head && has_room(fifo_.head->weight) && burst_ < admit_per_pump && !destroyed_) {
             lookup_op* op = fifo_.head;
             unlink(op);
             try {
-                submit(op, now);
+                submit(op);
             } catch (...) {
                 op->complete(ARES_ENOMEM);
             }
@@ -572,7 +741,8 @@ private:
         pumping_ = false;
     }
 
-    void submit(lookup_op* op, clock::time_point now) {
+    // Hands `op` to c-ares; its deadline was set when it started.
+    void submit(lookup_op* op) {
         request* rq = free_;
         if (rq) {
             free_ = rq->next_free;
@@ -582,11 +752,13 @@ private:
         }
         rq->ch = this;
         rq->op = op;
+        rq->weight = op->weight;
         op->req = rq;
         op->st = lookup_op::state::running;
-        op->deadline = now + budget_;
         list_push(running_, op);
-        ++inflight_;
+        inflight_ += op->weight;
+        if (burst_ == 0) kick();  // ends this burst: pacing restarts from zero
+        burst_ += op->weight;
         op->submit(op, rq);  // may call back synchronously
     }
 
@@ -689,8 +861,11 @@ private:
     request* free_ = nullptr;
     op_list fifo_;       // waiting for a slot, in arrival order
     op_list running_;    // handed to c-ares, in deadline order
+    channel_timer kick_;  // deadline "now": after_call on the next pass over the timers
     std::size_t queued_ = 0;
-    std::size_t inflight_ = 0;
+    std::size_t inflight_ = 0;  // queries of live lookups in c-ares (against max_inflight_)
+    std::size_t orphans_ = 0;   // queries c-ares still has for detached lookups
+    std::size_t burst_ = 0;     // queries submitted since the last kick (admit_per_pump)
     std::size_t max_inflight_ = 100;
     clock::duration budget_{};     // a lookup's deadline after submit
     clock::duration first_try_{};  // c-ares' timeout of a first try
@@ -806,7 +981,7 @@ inline bool lookup_op::await_suspend(std::coroutine_handle<> h) {
 }
 
 inline void lookup_op::complete(int s) noexcept {
-    if (st == state::running) ch->unlink_running(this);
+    if (st == state::running) ch->unlink_running(this);  // finish() already took its slot back
     req = nullptr;
     status = s;
     st = state::done;
@@ -817,9 +992,7 @@ inline void lookup_op::abandon() noexcept {
     if (st == state::queued) {
         ch->unlink(this);
     } else if (st == state::running) {
-        ch->unlink_running(this);
-        if (req) req->op = nullptr;  // c-ares keeps the query; its callback only frees its own state
-        req = nullptr;
+        ch->detach(this);  // c-ares keeps the query as an orphan; its callback only frees its own state
     }
     st = state::done;
 }
@@ -832,8 +1005,8 @@ inline void lookup_op::cancel_fn(cancel_hook* c) noexcept {
 }
 
 inline void lookup_op::expire() noexcept {
-    // The query keeps its slot until c-ares gives up, so a dead server cannot be flooded by
-    // replacements.
+    // A running lookup's queries stay with c-ares as orphans (bounded, and dropped as soon as
+    // nothing live is left), so a dead server is not flooded by replacements either.
     abandon();
     status = ARES_ETIMEOUT;
     if (suspended) task->wake();
@@ -846,6 +1019,7 @@ inline void lookup_op::expire() noexcept {
 struct addrinfo_op final : lookup_op {
     addrinfo_op(channel& c, const char* n, const ares_addrinfo_hints& h) noexcept : lookup_op(c), name(n), hints(h) {
         submit = &submit_fn;
+        weight = h.ai_family == AF_UNSPEC ? 2 : 1;  // A and AAAA go out together
     }
     ~addrinfo_op() {
         abandon();

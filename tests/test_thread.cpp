@@ -111,12 +111,17 @@ TEST_CASE("to_thread: cancelling the awaiting task does not kill the thread - re
 TEST_CASE("to_thread: wait_for timeout - loop shutdown waits for running calls") {
     std::atomic<int> ran{0};
     coio::run([&]() -> coio::coro<void> {
-        CHECK_THROWS_AS(co_await coio::wait_for(coio::to_thread([&] {
-                                                    std::this_thread::sleep_for(50ms);
-                                                    ++ran;
-                                                }),
-                                                5ms),
-                        coio::timeout_error);
+        // The call must be running when the timeout hits (a queued call that is cancelled
+        // never runs, by design): on a loaded machine the pool thread may start late.
+        std::atomic<bool> first_started{false};
+        auto first = coio::create_task(coio::to_thread([&] {
+            first_started = true;
+            std::this_thread::sleep_for(50ms);
+            ++ran;
+        }));
+        for (int i = 0; i < 5000 && !first_started; ++i) co_await coio::sleep(1ms);
+        REQUIRE(first_started);
+        CHECK_THROWS_AS(co_await coio::wait_for(first, 5ms), coio::timeout_error);
         // A task still inside to_thread when main returns: cancelled by the shutdown, and the
         // loop's close waits for the thread before tearing down.
         // Wait (bounded) until the call is running: a call still queued when its task is

@@ -337,8 +337,9 @@ public:
     /// io_uring_enter calls made so far (for tests and benchmarks of the one-syscall rule).
     [[nodiscard]] std::uint64_t enter_calls() const noexcept { return backend_.enter_calls(); }
 
-    /// Internal: the first of the loop's live future/task states (a list through next_live()).
-    [[nodiscard]] detail::future_base* live_states() const noexcept { return live_; }
+    /// Internal: the loop's live future/task states, oldest first.
+    using live_list = detail::intrusive_list<detail::future_base, detail::live_tag>;
+    [[nodiscard]] const live_list& live_states() const noexcept { return live_; }
     /// Internal (coio::run): the task Ctrl-C cancels, or null.
     void set_main_task(detail::task_base* t) noexcept { main_task_ = t; }
     /// Internal (coio::run): true once Ctrl-C cancelled the main task.
@@ -385,8 +386,8 @@ private:
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     detail::task_base* current_ = nullptr;
-    detail::future_base* live_ = nullptr;      // every live future/task state, oldest first
-    detail::future_base* live_tail_ = nullptr;
+    live_list live_;  // every live future/task state, oldest first: the loop detaches them
+                      // when it is destroyed before them
     std::size_t pending_tasks_ = 0;
     detail::task_base* main_task_ = nullptr;   // the task SIGINT cancels (set by run)
     bool interrupted_ = false;
@@ -446,7 +447,7 @@ inline event_loop::~event_loop() {
         // close() only throws when the loop is running, which a destructor cannot fix.
     }
     // States that outlive the loop (a task handle kept past run()) must not call back into it.
-    for (auto* s = live_; s; s = s->next_live_) s->loop_ = nullptr;
+    for (auto* s = live_.front(); s; s = live_list::next(s)) s->loop_ = nullptr;
 }
 
 inline void event_loop::on_wake() noexcept {
@@ -528,7 +529,7 @@ inline void event_loop::shutdown_tasks() {
     while (pending_tasks_ > 0) {
         // Cancel each pending task once, as asyncio.run does: a task may catch the cancellation
         // and await its cleanup. Tasks started during shutdown are cancelled in the next round.
-        for (auto* s = live_; s; s = s->next_live_) {
+        for (auto* s = live_.front(); s; s = live_list::next(s)) {
             if (!s->is_task_ || s->done()) continue;
             auto* t = static_cast<detail::task_base*>(s);
             if (!std::exchange(t->shutdown_cancelled, true)) t->cancel();
@@ -594,7 +595,7 @@ inline void event_loop::default_exception_handler(const exception_context& ctx) 
 }
 
 inline void event_loop::dump_tasks(std::ostream& os) const {
-    for (auto* s = live_; s; s = s->next_live_) {
+    for (auto* s = live_.front(); s; s = live_list::next(s)) {
         if (!s->is_task_ || s->done()) continue;
         auto* t = static_cast<const detail::task_base*>(s);
         const char* w = t->waiting_on();
@@ -609,9 +610,7 @@ namespace detail {
 
 inline future_base::future_base(event_loop* loop) noexcept : loop_(loop) {
     // Appended: all_tasks(), dump_tasks() and shutdown see tasks in creation order.
-    prev_live_ = loop->live_tail_;
-    if (prev_live_) prev_live_->next_live_ = this; else loop->live_ = this;
-    loop->live_tail_ = this;
+    loop->live_.push_back(this);
 }
 
 inline future_base::~future_base() {
@@ -622,8 +621,7 @@ inline future_base::~future_base() {
         n->on_done(n, *this);
     }
     if (!loop_) return;
-    if (prev_live_) prev_live_->next_live_ = next_live_; else loop_->live_ = next_live_;
-    if (next_live_) next_live_->prev_live_ = prev_live_; else loop_->live_tail_ = prev_live_;
+    loop_->live_.remove(this);
 }
 
 inline bool future_base::cancel() noexcept {
@@ -766,9 +764,10 @@ inline std::string task_base::name() const {
 inline void task_base::run_step(work_item* w) noexcept {
     auto* t = static_cast<task_base*>(w);
     if (!t->started_) {
-        t->started_ = true;
-        // Cancelled before it ever ran: like asyncio, the coroutine body never starts.
+        // Cancelled before it ever ran: like asyncio, the coroutine body never starts (and
+        // started_ stays false, which tells finish_root so).
         if (t->must_cancel_) { t->finish_root(t->resume_at_); return; }
+        t->started_ = true;
         t->bind_root();
     }
     t->waiting_on_ = nullptr;  // running, so no longer waiting on anything

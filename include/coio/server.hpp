@@ -116,8 +116,8 @@ public:
     [[nodiscard]] bool is_closing() const noexcept { return closing_; }
     [[nodiscard]] bool fully_closed() const noexcept { return listeners_closed_ && active_ == 0; }
     [[nodiscard]] std::size_t active_connections() const noexcept { return active_; }
-    [[nodiscard]] net_waiter_list& closed_waiters() noexcept { return closed_waiters_; }
-    [[nodiscard]] net_waiter_list& serve_waiters() noexcept { return serve_waiters_; }
+    [[nodiscard]] waiter_list& closed_waiters() noexcept { return closed_waiters_; }
+    [[nodiscard]] waiter_list& serve_waiters() noexcept { return serve_waiters_; }
 
     /// Stops accepting, closes the listening sockets (once their accepts are cancelled) and
     /// cancels every connection handler. Idempotent.
@@ -134,7 +134,7 @@ public:
         }
         for (handler_slot* s = handlers_; s; s = s->next)
             if (s->task) s->task.cancel();
-        serve_waiters_.wake_all();
+        serve_waiters_.wake_all(wait_status::granted);
         maybe_close_listeners();
     }
 
@@ -353,14 +353,14 @@ private:
         if (slot->next) slot->next->prev = slot->prev;
         delete slot;
         --active_;
-        if (fully_closed()) closed_waiters_.wake_all();
+        if (fully_closed()) closed_waiters_.wake_all(wait_status::granted);
     }
 
     void maybe_close_listeners() noexcept {
         if (!closing_ || listeners_closed_ || ops_in_flight) return;
         listeners_closed_ = true;
         sockets_.clear();  // closes them (and unlinks a Unix socket's file)
-        if (fully_closed()) closed_waiters_.wake_all();
+        if (fully_closed()) closed_waiters_.wake_all(wait_status::granted);
     }
 
     net_service* svc_;
@@ -378,8 +378,8 @@ private:
     bool serving_ = false;
     bool closing_ = false;
     bool listeners_closed_ = false;
-    net_waiter_list closed_waiters_;
-    net_waiter_list serve_waiters_;
+    waiter_list closed_waiters_;
+    waiter_list serve_waiters_;
 };
 
 } // namespace detail
@@ -456,7 +456,7 @@ public:
     [[nodiscard]] coro<void> wait_closed() {
         if (!s_) co_return;
         detail::ref_ptr<detail::server_state> keep(s_);
-        if (!keep->fully_closed()) co_await detail::net_wait_awaiter(keep->closed_waiters(), "server wait_closed");
+        if (!keep->fully_closed()) co_await detail::list_wait_awaiter(keep->closed_waiters(), "server wait_closed");
     }
 
     /// Serves until the server is closed (by close() from another task) or this task is
@@ -468,13 +468,13 @@ public:
         detail::ref_ptr<detail::server_state> keep(s_);
         bool cancelled = false;
         try {
-            co_await detail::net_wait_awaiter(keep->serve_waiters(), "server serve_forever");
+            co_await detail::list_wait_awaiter(keep->serve_waiters(), "server serve_forever");
         } catch (const cancelled_error&) {
             cancelled = true;
         }
         if (cancelled) {
             keep->close();
-            if (!keep->fully_closed()) co_await detail::net_wait_awaiter(keep->closed_waiters(), "server wait_closed");
+            if (!keep->fully_closed()) co_await detail::list_wait_awaiter(keep->closed_waiters(), "server wait_closed");
             throw cancelled_error();
         }
     }

@@ -159,13 +159,13 @@ private:
 };
 
 /// Awaiter of stream_writer::drain.
-class stream_writer::drain_awaiter : detail::net_wait_awaiter {
+class stream_writer::drain_awaiter : detail::list_wait_awaiter {
 public:
-    explicit drain_awaiter(detail::stream_state& s) noexcept : net_wait_awaiter(s.drain_waiters(), "stream drain"), st_(&s) {}
+    explicit drain_awaiter(detail::stream_state& s) noexcept : list_wait_awaiter(s.drain_waiters(), "stream drain"), st_(&s) {}
     bool await_ready() const noexcept { return !st_->must_drain(); }
-    using net_wait_awaiter::await_suspend;
+    using list_wait_awaiter::await_suspend;
     void await_resume() {
-        net_wait_awaiter::await_resume();
+        list_wait_awaiter::await_resume();
         if (const int e = st_->write_error()) detail::throw_errno(e, "send to " + st_->peer_text());
     }
 
@@ -174,13 +174,13 @@ private:
 };
 
 /// Awaiter of stream_writer::wait_closed.
-class stream_writer::wait_closed_awaiter : detail::net_wait_awaiter {
+class stream_writer::wait_closed_awaiter : detail::list_wait_awaiter {
 public:
     explicit wait_closed_awaiter(detail::stream_state& s) noexcept
-        : net_wait_awaiter(s.close_waiters(), "stream wait_closed"), st_(&s) {}
+        : list_wait_awaiter(s.close_waiters(), "stream wait_closed"), st_(&s) {}
     bool await_ready() const noexcept { return st_->is_closed(); }
-    using net_wait_awaiter::await_suspend;
-    using net_wait_awaiter::await_resume;
+    using list_wait_awaiter::await_suspend;
+    using list_wait_awaiter::await_resume;
 
 private:
     detail::stream_state* st_;

@@ -33,7 +33,7 @@ public:
         handle_type h = handle_type::from_address(root.address());
         auto& slot = h.promise().result;
         auto s = future_base::status::finished;
-        if (slot.empty() || this->cancel_requested_while_running()) {
+        if (slot.empty() || !this->started_ || this->cancel_requested_while_running()) {
             // Never started, or cancelled during its last step: asyncio marks such a task
             // cancelled even when the coroutine returned. A request that arrived while it
             // was suspended, and that its last await could not deliver without losing a
@@ -190,7 +190,7 @@ task<T> create_task(coro<T> c, std::string name = {},
 [[nodiscard]] inline std::vector<any_task> all_tasks() {
     event_loop& loop = get_running_loop();
     std::vector<any_task> out;
-    for (auto* s = loop.live_states(); s; s = s->next_live())
+    for (auto* s = loop.live_states().front(); s; s = event_loop::live_list::next(s))
         if (s->is_task() && !s->done()) out.emplace_back(static_cast<detail::task_base*>(s));
     return out;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <coio/coro.hpp>
+#include <coio/detail/intrusive_list.hpp>
 #include <coio/detail/task_base.hpp>
 #include <coio/errors.hpp>
 #include <coio/loop.hpp>
@@ -106,9 +107,8 @@ public:
     task_group_state& operator=(const task_group_state&) = delete;
     ~task_group_state() {
         // Normally empty: run() returns only after every child finished.
-        while (child* c = head_) {
+        while (child* c = children_.pop_front()) {
             c->task->remove_done_node(c);
-            unlink(c);
             delete c;
         }
     }
@@ -130,10 +130,7 @@ public:
             auto* c = static_cast<child*>(n);
             c->group->child_done(c, f);
         };
-        ch->next_child = head_;
-        if (head_) head_->prev_child = ch;
-        head_ = ch;
-        ++count_;
+        children_.push_back(ch);
         t.state()->add_done_node(ch);
         return t;
     }
@@ -141,12 +138,14 @@ public:
     /// Cancels every child still running (asyncio's _abort).
     void abort() noexcept {
         aborting_ = true;
-        for (child* c = head_; c; c = c->next_child)
+        for (child* c = children_.front(); c; c = children_.next(c))
             if (!c->task->done()) c->task->cancel();
     }
 
     // ---- the join, awaited by run() ------------------------------------------------------
-    bool await_ready() const noexcept { return count_ == 0; }
+    bool await_ready() const noexcept { return children_.empty(); }
+    /// Children not finished yet.
+    [[nodiscard]] std::size_t size() const noexcept { return children_.size(); }
     bool await_suspend(std::coroutine_handle<> h) noexcept {
         // Uncancellable: children may still use what the owner lent them, so the owner waits
         // for all of them even when cancelled; a cancellation only aborts the children.
@@ -175,7 +174,6 @@ public:
     bool parent_cancel_requested_ = false;  // we cancelled the owner after a child failed
     std::vector<std::exception_ptr> errors_;
     std::exception_ptr base_error_;         // the first error that is rethrown as itself
-    std::size_t count_ = 0;
 
     /// Errors that are not std::exceptions (nor cancellations) end the program's normal flow
     /// (keyboard_interrupt): they are rethrown as themselves, never wrapped in a group.
@@ -192,22 +190,15 @@ public:
     }
 
 private:
-    struct child : done_node {
+    // A child is linked twice: in its task's subscribers (done_node) and in the group.
+    struct child : done_node, list_hook<> {
         task_group_state* group = nullptr;
         ref_ptr<future_base> task;
-        child* prev_child = nullptr;  // the group's list (done_node's prev/next are the
-        child* next_child = nullptr;  // child state's list of subscribers)
     };
-
-    void unlink(child* c) noexcept {
-        if (c->prev_child) c->prev_child->next_child = c->next_child; else head_ = c->next_child;
-        if (c->next_child) c->next_child->prev_child = c->prev_child;
-        --count_;
-    }
 
     // Runs inside the child's completion (never resumes anything inline).
     void child_done(child* c, future_base& f) noexcept {
-        unlink(c);
+        children_.remove(c);
         if (f.failed() && !f.is_cancelled()) {
             errors_.push_back(f.failure());  // retrieved: not reported as "never retrieved"
             if (!base_error_ && is_base_error(errors_.back())) base_error_ = errors_.back();
@@ -223,11 +214,11 @@ private:
         }
         add_ref();  // deleting the node drops a task reference; keep ourselves alive meanwhile
         delete c;
-        if (count_ == 0 && waiting_) owner_->wake();
+        if (children_.empty() && waiting_) owner_->wake();
         release();
     }
 
-    child* head_ = nullptr;
+    intrusive_list<child> children_;
     std::uint32_t refs_ = 0;
     bool waiting_ = false;
 };
@@ -370,7 +361,7 @@ public:
     }
 
     /// Tasks of the group that have not finished yet.
-    [[nodiscard]] std::size_t size() const noexcept { return s_->count_; }
+    [[nodiscard]] std::size_t size() const noexcept { return s_->size(); }
     /// True once the group has been joined (create_task then throws).
     [[nodiscard]] bool finished() const noexcept { return s_->finished_; }
 

@@ -13,7 +13,9 @@
 #pragma once
 
 #include <coio/detail/uring/buf_ring.hpp>
+#include <coio/detail/intrusive_list.hpp>
 #include <coio/detail/task_base.hpp>
+#include <coio/detail/waiter_list.hpp>
 #include <coio/loop.hpp>
 
 #include <chrono>
@@ -22,9 +24,7 @@
 namespace coio::detail {
 
 /// Something with kernel operations in flight that are not owned by a task.
-struct io_owner {
-    io_owner* owner_prev = nullptr;
-    io_owner* owner_next = nullptr;
+struct io_owner : list_hook<io_owner> {
     /// Kernel operations of this owner whose final CQE has not arrived yet.
     unsigned ops_in_flight = 0;
     /// Cancels every operation and stops starting new ones (loop shutdown).
@@ -38,64 +38,6 @@ protected:
 
 /// A task waiting in a list (drain, wait_closed): unlinked and woken by the list owner, or by
 /// its own cancellation.
-struct net_waiter : cancel_hook {
-    net_waiter* prev = nullptr;
-    net_waiter* next = nullptr;
-    task_base* task = nullptr;
-    struct net_waiter_list* list = nullptr;
-    bool cancelled = false;
-};
-
-/// Intrusive FIFO of net_waiters.
-struct net_waiter_list {
-    net_waiter* head = nullptr;
-    net_waiter* tail = nullptr;
-
-    void push(net_waiter* w) noexcept {
-        w->prev = tail;
-        w->next = nullptr;
-        if (tail) tail->next = w; else head = w;
-        tail = w;
-        w->list = this;
-    }
-    void remove(net_waiter* w) noexcept {
-        if (w->list != this) return;
-        if (w->prev) w->prev->next = w->next; else head = w->next;
-        if (w->next) w->next->prev = w->prev; else tail = w->prev;
-        w->list = nullptr;
-    }
-    void wake_all() noexcept {
-        while (net_waiter* w = head) {
-            remove(w);
-            w->task->wake();
-        }
-    }
-    [[nodiscard]] bool empty() const noexcept { return head == nullptr; }
-};
-
-/// Suspends the current task on `list` until woken or cancelled. `what` names the wait.
-struct net_wait_awaiter : net_waiter {
-    net_wait_awaiter(net_waiter_list& l, const char* name) noexcept : target(&l) { what = name; }
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> h) {
-        task = &require_current_task();
-        if (!task->begin_wait(h, this)) { cancelled = true; return false; }
-        on_cancel = [](cancel_hook* c) noexcept {
-            auto* self = static_cast<net_wait_awaiter*>(c);
-            if (self->list) self->list->remove(self);
-            self->cancelled = true;
-            self->task->wake();
-        };
-        target->push(this);
-        return true;
-    }
-    void await_resume() {
-        if (cancelled) task->throw_cancel();
-    }
-    net_waiter_list* target;
-};
-
-/// Per-loop: the list of io_owners and the provided-buffer ring.
 class net_service final : public loop_service {
 public:
     // The ring's buffer count and size come from loop_options (receive_buffers,
@@ -106,23 +48,14 @@ public:
     ~net_service() override {
         // After the ring is gone: owners still referenced by user handles must not call
         // into the loop any more.
-        for (io_owner* o = owners_; o; o = o->owner_next) o->detach();
+        for (io_owner* o = owners_.front(); o; o = owners_.next(o)) o->detach();
         if (bufs_) bufs_->drop_owner();
     }
 
     [[nodiscard]] event_loop& loop() noexcept { return *loop_; }
 
-    void add(io_owner* o) noexcept {
-        o->owner_prev = nullptr;
-        o->owner_next = owners_;
-        if (owners_) owners_->owner_prev = o;
-        owners_ = o;
-    }
-    void remove(io_owner* o) noexcept {
-        if (o->owner_prev) o->owner_prev->owner_next = o->owner_next; else if (owners_ == o) owners_ = o->owner_next;
-        if (o->owner_next) o->owner_next->owner_prev = o->owner_prev;
-        o->owner_prev = o->owner_next = nullptr;
-    }
+    void add(io_owner* o) noexcept { owners_.push_front(o); }
+    void remove(io_owner* o) noexcept { owners_.remove(o); }
 
     /// The buffer ring, set up on first use; null when the kernel has no buffer rings
     /// (callers then receive with plain recv).
@@ -143,7 +76,7 @@ public:
 
     void shutdown() noexcept override {
         shutting_down_ = true;
-        for (io_owner* o = owners_; o; o = o->owner_next) o->abort();
+        for (io_owner* o = owners_.front(); o; o = owners_.next(o)) o->abort();
         // Every operation was async-cancelled: their CQEs arrive within a few iterations.
         // Bounded anyway, so a kernel that never answers cannot hang loop.close().
         const auto deadline = clock::now() + std::chrono::seconds(5);
@@ -159,13 +92,13 @@ public:
 
 private:
     bool in_flight() const noexcept {
-        for (io_owner* o = owners_; o; o = o->owner_next)
+        for (io_owner* o = owners_.front(); o; o = owners_.next(o))
             if (o->ops_in_flight) return true;
         return false;
     }
 
     event_loop* loop_;
-    io_owner* owners_ = nullptr;
+    intrusive_list<io_owner, io_owner> owners_;
     provided_buffer_ring* bufs_ = nullptr;  // owner reference (drop_owner in the destructor)
     bool ring_tried_ = false;
     bool shutting_down_ = false;

@@ -299,7 +299,7 @@ public:
     void set_write_buffer_limits(std::size_t high, std::size_t low) noexcept {
         cfg_.high_water = high;
         cfg_.low_water = std::min(low, high);
-        if (write_buffer_size() <= cfg_.low_water) drain_waiters_.wake_all();
+        if (write_buffer_size() <= cfg_.low_water) drain_waiters_.wake_all(wait_status::granted);
     }
 
     /// transport.write: buffers `data` and starts sending. Throws: invalid_state_error after
@@ -336,8 +336,8 @@ public:
 
     /// True when a writer must wait in drain().
     [[nodiscard]] bool must_drain() const noexcept { return !werr_ && write_buffer_size() > cfg_.high_water && !closed_; }
-    [[nodiscard]] net_waiter_list& drain_waiters() noexcept { return drain_waiters_; }
-    [[nodiscard]] net_waiter_list& close_waiters() noexcept { return close_waiters_; }
+    [[nodiscard]] waiter_list& drain_waiters() noexcept { return drain_waiters_; }
+    [[nodiscard]] waiter_list& close_waiters() noexcept { return close_waiters_; }
 
     /// transport.write_eof: half-closes once the buffered data is sent.
     void write_eof() {
@@ -724,7 +724,7 @@ private:
                 drop_write_buffers();
             }
         }
-        if (werr_ || write_buffer_size() <= cfg_.low_water) drain_waiters_.wake_all();
+        if (werr_ || write_buffer_size() <= cfg_.low_water) drain_waiters_.wake_all(wait_status::granted);
         maybe_shutdown_write();
         if (closing_) maybe_finish_close();
         release();
@@ -763,8 +763,8 @@ private:
         closed_ = true;
         eof_ = true;
         sock_ = socket();  // close(2): nothing of ours is in flight on it any more
-        drain_waiters_.wake_all();
-        close_waiters_.wake_all();
+        drain_waiters_.wake_all(wait_status::granted);
+        close_waiters_.wake_all(wait_status::granted);
         wake_reader_if_ready();
     }
 
@@ -812,8 +812,8 @@ private:
     bool eof_sent_ = false;
     bool closing_ = false;
     bool closed_ = false;
-    net_waiter_list drain_waiters_;
-    net_waiter_list close_waiters_;
+    waiter_list drain_waiters_;
+    waiter_list close_waiters_;
 };
 
 /// Waits until the stream has buffered data or reached EOF / an error (read() and friends).

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <coio/detail/core.hpp>
+#include <coio/detail/intrusive_list.hpp>
 #include <coio/errors.hpp>
 
 #include <coroutine>
@@ -31,7 +32,11 @@ struct done_node {
 };
 
 /// Untyped shared state of coio::future<T> and coio::task<T>.
-class future_base {
+struct live_tag {};
+
+/// Untyped shared state of coio::future<T> and coio::task<T>; linked in its loop's list of
+/// live states (through list_hook<live_tag>) so the loop can find every task.
+class future_base : public list_hook<live_tag> {
 public:
     enum class status : std::uint8_t { pending, finished, cancelled };
 
@@ -65,8 +70,6 @@ public:
 
     [[nodiscard]] event_loop* loop() const noexcept { return loop_; }
     [[nodiscard]] bool is_task() const noexcept { return is_task_; }
-    /// The next state in the loop's list of live states.
-    [[nodiscard]] future_base* next_live() const noexcept { return next_live_; }
 
 protected:
     /// Records the outcome and wakes every subscriber. Called once.
@@ -86,8 +89,6 @@ public:  // shared with the typed states and awaiters in this namespace
 
 private:
     friend class coio::event_loop;
-    future_base* prev_live_ = nullptr;  // the loop's list of live states: lets the loop
-    future_base* next_live_ = nullptr;  // detach them when it is destroyed first
 };
 
 /// A timeout scope as its task sees it (coio::timeout_scope derives from it): the task keeps

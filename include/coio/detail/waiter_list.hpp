@@ -17,6 +17,7 @@
 #pragma once
 
 #include <coio/detail/core.hpp>
+#include <coio/detail/intrusive_list.hpp>
 #include <coio/detail/task_base.hpp>
 #include <coio/loop.hpp>
 
@@ -39,9 +40,7 @@ enum class wait_status : std::uint8_t {
 };
 
 /// A suspended task's entry in a primitive's FIFO.
-struct waiter : cancel_hook {
-    waiter* prev = nullptr;
-    waiter* next = nullptr;
+struct waiter : cancel_hook, list_hook<> {
     waiter_list* list = nullptr;  // the list the node is linked in, or null
     task_base* task = nullptr;
     wait_status status = wait_status::idle;
@@ -58,7 +57,8 @@ struct waiter : cancel_hook {
     inline void wake_with(wait_status s) noexcept;
 };
 
-/// Intrusive doubly-linked FIFO of waiters: O(1) push, pop and unlink, no allocation.
+/// Intrusive FIFO of waiters: O(1) push, pop and unlink, no allocation; knows which nodes
+/// are its own (waiter::list), so unlinking a node that already left is harmless.
 class waiter_list {
 public:
     waiter_list() noexcept = default;
@@ -70,33 +70,24 @@ public:
 
     void push_back(waiter* w) noexcept {
         w->list = this;
-        w->next = nullptr;
-        w->prev = tail_;
-        if (tail_) tail_->next = w; else head_ = w;
-        tail_ = w;
-        ++size_;
+        nodes_.push_back(w);
     }
     void remove(waiter* w) noexcept {
         if (w->list != this) return;
-        if (w->prev) w->prev->next = w->next; else head_ = w->next;
-        if (w->next) w->next->prev = w->prev; else tail_ = w->prev;
-        w->prev = w->next = nullptr;
+        nodes_.remove(w);
         w->list = nullptr;
-        --size_;
     }
-    [[nodiscard]] waiter* front() const noexcept { return head_; }
-    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] waiter* front() const noexcept { return nodes_.front(); }
+    [[nodiscard]] bool empty() const noexcept { return nodes_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
 
     /// Wakes every waiter with status `s`, in FIFO order.
     void wake_all(wait_status s) noexcept {
-        while (waiter* w = head_) w->wake_with(s);
+        while (waiter* w = nodes_.front()) w->wake_with(s);
     }
 
 private:
-    waiter* head_ = nullptr;
-    waiter* tail_ = nullptr;
-    std::size_t size_ = 0;
+    intrusive_list<waiter> nodes_;
 };
 
 inline void waiter::wake_with(wait_status s) noexcept {
@@ -125,5 +116,29 @@ inline bool suspend_on(waiter& w, waiter_list& list, std::coroutine_handle<> h) 
     list.push_back(&w);
     return true;
 }
+
+/// Waits on `list` until its owner wakes it with status granted, e.g. until a stream's write
+/// buffer has drained: for conditions the owner tracks and the awaiter re-checks itself.
+/// Throws (await_resume): the task's cancellation, also one that arrived after the wake-up
+/// (nothing was handed over, so nothing is lost); invalid_state_error when the owner died.
+class list_wait_awaiter : public waiter {
+public:
+    list_wait_awaiter(waiter_list& l, const char* name) noexcept : target_(&l) { what = name; }
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) { return suspend_on(*this, *target_, h); }
+    void await_resume() {
+        switch (status) {
+        case wait_status::idle: return;  // the derived awaiter was ready without waiting
+        case wait_status::granted:
+            if (task->cancel_pending()) task->throw_cancel();
+            return;
+        case wait_status::orphaned: throw invalid_state_error("coio: the object a task waited on was destroyed");
+        default: task->throw_cancel();
+        }
+    }
+
+private:
+    waiter_list* target_;
+};
 
 } // namespace coio::detail

@@ -22,6 +22,8 @@
 //    one receive, not a thundering herd.
 #pragma once
 
+#include <coio/detail/intrusive_list.hpp>
+
 #include <liburing.h>
 #include <sys/mman.h>
 
@@ -34,9 +36,7 @@
 namespace coio::detail {
 
 /// A stream waiting for a buffer to come back to the ring (intrusive FIFO node).
-struct buffer_waiter {
-    buffer_waiter* prev = nullptr;
-    buffer_waiter* next = nullptr;
+struct buffer_waiter : list_hook<> {
     bool linked = false;
     /// Called (unlinked already) when a buffer came back; returns false when the waiter has
     /// no use for it any more (closing, paused), so the next waiter is offered the buffer.
@@ -94,13 +94,13 @@ public:
     void unregister(io_uring& ring) noexcept {
         if (registered_) io_uring_unregister_buf_ring(&ring, bgid_);
         registered_ = false;
-        while (head_) unlink(head_);
+        while (buffer_waiter* w = waiters_.front()) unlink(w);
     }
 
     /// The owner (net_service) lets go; the ring is freed now or when the last chunk is.
     void drop_owner() noexcept {
         registered_ = false;
-        while (head_) unlink(head_);
+        while (buffer_waiter* w = waiters_.front()) unlink(w);
         owned_ = false;
         maybe_free();
     }
@@ -128,7 +128,7 @@ public:
         if (registered_) {
             io_uring_buf_ring_add(br_, data(bid), size_, static_cast<unsigned short>(bid), mask_, 0);
             io_uring_buf_ring_advance(br_, 1);
-            while (buffer_waiter* w = head_) {
+            while (buffer_waiter* w = waiters_.front()) {
                 unlink(w);
                 if (w->on_buffer(w)) break;
             }
@@ -139,10 +139,7 @@ public:
     /// Queues `w` until a buffer comes back (no-op if queued already).
     void wait_for_buffer(buffer_waiter* w) noexcept {
         if (w->linked || !registered_) return;
-        w->prev = tail_;
-        w->next = nullptr;
-        if (tail_) tail_->next = w; else head_ = w;
-        tail_ = w;
+        waiters_.push_back(w);
         w->linked = true;
     }
     /// Removes `w` from the queue, if it is there.
@@ -158,9 +155,7 @@ private:
         if (!owned_ && out_ == 0) delete this;
     }
     void unlink(buffer_waiter* w) noexcept {
-        if (w->prev) w->prev->next = w->next; else head_ = w->next;
-        if (w->next) w->next->prev = w->prev; else tail_ = w->prev;
-        w->prev = w->next = nullptr;
+        waiters_.remove(w);
         w->linked = false;
     }
 
@@ -182,8 +177,7 @@ private:
     bool registered_ = false;
     bool owned_ = true;
     unsigned out_ = 0;  // buffers taken and not given back yet
-    buffer_waiter* head_ = nullptr;
-    buffer_waiter* tail_ = nullptr;
+    intrusive_list<buffer_waiter> waiters_;
 };
 
 } // namespace coio::detail

@@ -2,7 +2,7 @@
 #pragma once
 
 #include <coio/coro.hpp>
-#include <coio/detail/waiter_list.hpp>
+#include <coio/impl/waiter_list.hpp>
 #include <coio/errors.hpp>
 #include <coio/lock.hpp>
 

@@ -22,8 +22,8 @@
 #pragma once
 
 #include <coio/coro.hpp>
-#include <coio/detail/address_sort.hpp>
-#include <coio/detail/dns_channel.hpp>
+#include <coio/impl/address_sort.hpp>
+#include <coio/impl/dns_channel.hpp>
 #include <coio/endpoint.hpp>
 #include <coio/errors.hpp>
 #include <coio/loop.hpp>

@@ -1,7 +1,7 @@
 // coio/event.hpp - coio::event (asyncio.Event).
 #pragma once
 
-#include <coio/detail/waiter_list.hpp>
+#include <coio/impl/waiter_list.hpp>
 #include <coio/errors.hpp>
 
 #include <coroutine>

@@ -2,7 +2,7 @@
 // LifoQueue), with Python 3.13's shutdown().
 #pragma once
 
-#include <coio/detail/waiter_list.hpp>
+#include <coio/impl/waiter_list.hpp>
 #include <coio/errors.hpp>
 #include <coio/event.hpp>
 

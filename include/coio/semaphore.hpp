@@ -3,7 +3,7 @@
 #pragma once
 
 #include <coio/detail/hold.hpp>
-#include <coio/detail/waiter_list.hpp>
+#include <coio/impl/waiter_list.hpp>
 #include <coio/errors.hpp>
 
 #include <coroutine>

@@ -9,7 +9,7 @@
 
 #include <coio/async_generator.hpp>
 #include <coio/coro.hpp>
-#include <coio/detail/stream_state.hpp>
+#include <coio/impl/stream_state.hpp>
 #include <coio/stream_chunk.hpp>
 #include <coio/stream_errors.hpp>
 

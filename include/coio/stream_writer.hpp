@@ -6,8 +6,8 @@
 //   co_await writer.wait_closed();
 #pragma once
 
-#include <coio/detail/net_service.hpp>
-#include <coio/detail/stream_state.hpp>
+#include <coio/impl/net_service.hpp>
+#include <coio/impl/stream_state.hpp>
 #include <coio/endpoint.hpp>
 #include <coio/socket.hpp>
 #include <coio/stream_chunk.hpp>

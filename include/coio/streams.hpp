@@ -9,8 +9,8 @@
 #pragma once
 
 #include <coio/coro.hpp>
-#include <coio/detail/net_service.hpp>
-#include <coio/detail/stream_state.hpp>
+#include <coio/impl/net_service.hpp>
+#include <coio/impl/stream_state.hpp>
 #include <coio/dns.hpp>
 #include <coio/endpoint.hpp>
 #include <coio/loop.hpp>

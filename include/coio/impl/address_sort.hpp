@@ -1,4 +1,4 @@
-// coio/detail/address_sort.hpp - RFC 6724 destination address ordering for getaddrinfo.
+// coio/impl/address_sort.hpp - RFC 6724 destination address ordering for getaddrinfo.
 // Not API.
 //
 // Why coio sorts instead of c-ares: c-ares 1.18 sorts every ares_getaddrinfo result, and to

@@ -1,4 +1,4 @@
-// coio/detail/waiter_list.hpp - the intrusive FIFO of suspended waiters that every
+// coio/impl/waiter_list.hpp - the intrusive FIFO of suspended waiters that every
 // synchronization primitive (event, lock, semaphore, condition, barrier, queues) is built on.
 // Not API.
 //

@@ -1,4 +1,4 @@
-// coio/detail/net_service.hpp - per-loop bookkeeping of coio's sockets and streams. Not API.
+// coio/impl/net_service.hpp - per-loop bookkeeping of coio's sockets and streams. Not API.
 //
 // Contracts:
 //  * Stream and server states own kernel operations that are not tied to any task (a
@@ -15,7 +15,7 @@
 #include <coio/detail/uring/buf_ring.hpp>
 #include <coio/detail/intrusive_list.hpp>
 #include <coio/detail/task_base.hpp>
-#include <coio/detail/waiter_list.hpp>
+#include <coio/impl/waiter_list.hpp>
 #include <coio/loop.hpp>
 
 #include <chrono>

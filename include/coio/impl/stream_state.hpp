@@ -1,4 +1,4 @@
-// coio/detail/stream_state.hpp - the connection state shared by a stream_reader and its
+// coio/impl/stream_state.hpp - the connection state shared by a stream_reader and its
 // stream_writer (what asyncio calls the transport plus the protocol). Not API.
 //
 // Contracts:
@@ -35,7 +35,7 @@
 //    no operation is in flight.
 #pragma once
 
-#include <coio/detail/net_service.hpp>
+#include <coio/impl/net_service.hpp>
 #include <coio/detail/task_base.hpp>
 #include <coio/errors.hpp>
 #include <coio/loop.hpp>

@@ -1,4 +1,4 @@
-// coio/detail/dns_channel.hpp - c-ares on the loop's ring: the machinery behind coio/dns.hpp.
+// coio/impl/dns_channel.hpp - c-ares on the loop's ring: the machinery behind coio/dns.hpp.
 // Not API.
 //
 // Shape (STYLE 17, the way c-ares' own event thread drives a channel):

@@ -161,7 +161,7 @@ TEST_CASE("a loop blocked in the kernel is woken by call_soon_threadsafe") {
 }
 
 TEST_CASE("one io_uring_enter per loop iteration in steady state") {
-    coio::event_loop loop;
+    coio::event_loop loop({.backend = coio::backend::io_uring});
     constexpr int iterations = 1000;
     auto before = loop.enter_calls();
     loop.run_until_complete([]() -> coio::coro<void> {
@@ -177,7 +177,7 @@ TEST_CASE("one io_uring_enter per loop iteration in steady state") {
 }
 
 TEST_CASE("the ring uses SINGLE_ISSUER and DEFER_TASKRUN when the kernel has them") {
-    coio::event_loop loop;
+    coio::event_loop loop({.backend = coio::backend::io_uring});
     if (!(loop.ring_flags() & IORING_SETUP_DEFER_TASKRUN)) {
         WARN("kernel refused IORING_SETUP_DEFER_TASKRUN; running with flags " << loop.ring_flags());
     } else {
@@ -214,7 +214,7 @@ TEST_CASE("a ring that cannot be created gives a clear system_error") {
         if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
             ::_exit(3);
         try {
-            coio::event_loop loop;
+            coio::event_loop loop({.backend = coio::backend::io_uring});  // automatic would use epoll
             ::_exit(1);
         } catch (const std::system_error& e) {
             std::string what = e.what();

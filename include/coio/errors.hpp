@@ -45,6 +45,19 @@ public:
     using error::error;
 };
 
+/// The running loop's backend cannot do what was asked, e.g. `coio::uring_op` on a loop that
+/// runs on the epoll backend (where io_uring is refused). The message says what and why.
+///
+/// Example:
+/// @code
+///   try { co_await coio::uring_op(prep); }
+///   catch (const coio::not_supported_error& e) { std::puts(e.what()); /* use a socket op */ }
+/// @endcode
+class not_supported_error : public error {
+public:
+    using error::error;
+};
+
 /// The awaiting task was cancelled (`task.cancel()`, a failing sibling in `gather`, loop
 /// shutdown, Ctrl-C).
 ///

@@ -1,12 +1,14 @@
-// coio/loop.hpp - coio::event_loop: one io_uring ring, one thread (asyncio's event loop).
+// coio/loop.hpp - coio::event_loop: one loop per thread over io_uring or epoll (asyncio's
+// event loop).
 #pragma once
 
+#include <coio/backend.hpp>
+#include <coio/detail/backend.hpp>
 #include <coio/detail/callback.hpp>
 #include <coio/detail/core.hpp>
 #include <coio/detail/loop_service.hpp>
 #include <coio/detail/operation.hpp>
 #include <coio/detail/task_base.hpp>
-#include <coio/detail/uring/backend.hpp>
 #include <coio/errors.hpp>
 #include <coio/resolver_options.hpp>
 
@@ -38,6 +40,9 @@ class any_task;
 ///
 /// Example: `coio::run(main(), {.entries = 4096});`
 struct loop_options {
+    /// The kernel interface the loop runs on (see coio::backend): io_uring where allowed,
+    /// epoll otherwise; COIO_BACKEND=epoll|io_uring overrides `automatic`.
+    coio::backend backend = coio::backend::automatic;
     /// Submission queue entries of the loop's io_uring. More entries batch more operations
     /// per system call; when the queue fills, coio submits and carries on (never fails).
     unsigned entries = 1024;
@@ -119,7 +124,8 @@ private:
     using handle::handle;
 };
 
-/// The event loop: one per thread, one io_uring ring, one system call per iteration.
+/// The event loop: one per thread, one backend (io_uring, or epoll where io_uring is refused:
+/// see coio::backend), one system call per iteration.
 ///
 /// Most programs never touch it: `coio::run(main())` creates one, runs `main` and closes it.
 /// Use it directly for `call_soon`/`call_later`, for `run_until_complete` of several
@@ -138,8 +144,10 @@ private:
 class event_loop {
 public:
     /// Creates the ring.
-    /// Throws: std::system_error naming the errno and its likely cause when io_uring cannot
-    /// be set up (kernel.io_uring_disabled, a seccomp profile, RLIMIT_MEMLOCK).
+    /// Throws: std::system_error naming the errno and its likely cause when the backend cannot
+    /// be set up (io_uring asked for explicitly where kernel.io_uring_disabled or a seccomp
+    /// profile refuses it, RLIMIT_MEMLOCK); std::invalid_argument for bad options or a bad
+    /// COIO_BACKEND value.
     explicit event_loop(loop_options options = {});
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
@@ -265,10 +273,17 @@ public:
     /// Internal: asks for `op` to be cancelled; it still completes (with -ECANCELED or its
     /// result). Never throws.
     void cancel(detail::operation& op) noexcept { backend_.cancel(op); }
-    /// Internal: the io_uring backend (its ring, for coio::uring_op and provided buffers).
-    [[nodiscard]] detail::uring_backend& backend() noexcept { return backend_; }
-    /// The loop's ring, for preparing custom operations (see coio/uring.hpp).
-    [[nodiscard]] io_uring& ring() noexcept { return backend_.ring(); }
+    /// The backend the loop runs on (io_uring or epoll; never automatic).
+    [[nodiscard]] coio::backend backend() const noexcept { return backend_.kind(); }
+    /// The loop's io_uring ring, for preparing custom operations (see coio/uring.hpp).
+    /// Throws: not_supported_error when the loop runs on epoll.
+    [[nodiscard]] io_uring& ring() { return backend_.uring().ring(); }
+    /// Internal: the provided-buffer pool of the loop's streams (net_service).
+    int setup_buffers(detail::provided_buffer_ring& pool, unsigned count, unsigned size, std::uint16_t group) noexcept {
+        return backend_.setup_buffers(pool, count, size, group);
+    }
+    /// Internal: see setup_buffers.
+    void unregister_buffers(detail::provided_buffer_ring& pool) noexcept { backend_.unregister_buffers(pool); }
     /// Runs one iteration: one io_uring_submit_and_wait_timeout (no wait when work is ready,
     /// otherwise until the nearest timer), then every completion, due timer and callback that
     /// was ready when the iteration began.
@@ -292,9 +307,10 @@ public:
     void schedule(detail::work_item* w) noexcept { ready_.push(w); }
     /// The options the loop was created with.
     [[nodiscard]] const loop_options& options() const noexcept { return options_; }
-    /// The ring's setup flags that the kernel accepted (IORING_SETUP_*).
+    /// The ring's setup flags that the kernel accepted (IORING_SETUP_*); 0 on epoll.
     [[nodiscard]] unsigned ring_flags() const noexcept { return backend_.ring_flags(); }
-    /// io_uring_enter calls made so far (for tests and benchmarks of the one-syscall rule).
+    /// Waiting system calls made so far, io_uring_enter or epoll_wait (for tests and
+    /// benchmarks of the one-syscall rule).
     [[nodiscard]] std::uint64_t enter_calls() const noexcept { return backend_.enter_calls(); }
 
     /// Internal: the loop's live future/task states, oldest first.
@@ -342,7 +358,7 @@ private:
     void shutdown_tasks();
 
     loop_options options_;
-    detail::uring_backend backend_;
+    detail::loop_backend backend_;
     detail::ready_queue ready_;
     detail::timer_heap timers_;
     detail::task_base* current_ = nullptr;

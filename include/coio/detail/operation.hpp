@@ -15,6 +15,8 @@
 //    after that completion.
 #pragma once
 
+#include <coio/detail/intrusive_list.hpp>
+
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -48,8 +50,10 @@ inline constexpr unsigned op_buffer = 1u << 0;   ///< a provided buffer holds th
 inline constexpr unsigned op_more = 1u << 1;     ///< a multishot operation stays armed
 inline constexpr unsigned op_buffer_shift = 16;  ///< the buffer's id is flags >> this
 
-/// An operation in flight (see the contracts above).
-struct operation {
+/// An operation in flight (see the contracts above). The list_hook and the backend_* fields
+/// belong to the backend that runs it (the epoll backend queues waiting and finished
+/// operations through them; io_uring needs none).
+struct operation : list_hook<operation> {
     using complete_fn = void (*)(operation*, int res, unsigned flags) noexcept;
     using prep_fn = void (*)(operation*, void* sqe);
 
@@ -65,6 +69,11 @@ struct operation {
     int flags = 0;                 // MSG_* (recv/send), SOCK_* (accept), POLL* (poll), SHUT_* (shutdown)
     op_code code = op_code::recv;
     std::uint16_t buf_group = 0;   // recv_multishot: the provided-buffer group
+
+    void* backend_list = nullptr;  // the backend's list the operation is linked in, or null
+    int backend_res = 0;           // a result waiting to be dispatched
+    unsigned backend_flags = 0;
+    std::uint32_t backend_done = 0;  // bytes already moved by a send that goes on (MSG_WAITALL)
 
     operation() noexcept = default;
     operation(const operation&) = delete;
@@ -117,5 +126,8 @@ struct operation {
         prep = p;
     }
 };
+
+/// A list of operations (a backend's queue), linked through their own hook.
+using op_list = intrusive_list<operation, operation>;
 
 } // namespace coio::detail

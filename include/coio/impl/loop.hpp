@@ -41,7 +41,7 @@ inline const loop_options& validated(const loop_options& o) {
 
 inline event_loop::event_loop(loop_options options)
     : options_(detail::validated(options)),
-      backend_(options_.entries, options_.cq_entries,
+      backend_(options_.backend, options_.entries, options_.cq_entries,
                [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this) {}
 
 inline event_loop::~event_loop() {

@@ -63,7 +63,8 @@ public:
         if (!ring_tried_) {
             ring_tried_ = true;
             bufs_ = provided_buffer_ring::create();
-            if (bufs_ && bufs_->setup(loop_->ring(), loop_->options().receive_buffers, loop_->options().receive_buffer_size, ring_group) != 0) {
+            if (bufs_ && loop_->setup_buffers(*bufs_, loop_->options().receive_buffers,
+                                              loop_->options().receive_buffer_size, ring_group) != 0) {
                 bufs_->drop_owner();
                 bufs_ = nullptr;
             }
@@ -87,7 +88,7 @@ public:
                 break;
             }
         }
-        if (bufs_) bufs_->unregister(loop_->ring());
+        if (bufs_) loop_->unregister_buffers(*bufs_);
     }
 
 private:

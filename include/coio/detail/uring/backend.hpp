@@ -107,6 +107,12 @@ public:
             if (rc != -EINVAL) break;  // only "unknown flag" is worth a retry
         }
         if (rc < 0) throw_ring_error("io_uring_setup", -rc);
+        if (const char* missing = missing_operation()) {
+            io_uring_queue_exit(&ring_);
+            throw std::system_error(ENOSYS, std::system_category(),
+                                    std::string("coio: cannot use io_uring: this kernel lacks ") + missing +
+                                        " (coio needs Linux 5.19 or later for io_uring; the epoll backend works anywhere)");
+        }
         wake_fd_ = ::eventfd(0, EFD_CLOEXEC);  // blocking on purpose: the ring polls it for us
         if (wake_fd_ < 0) {
             const int e = errno;
@@ -271,6 +277,28 @@ private:
     void arm_wake_read() {
         wake_op_.set_read(wake_fd_, &wake_op_.value, sizeof wake_op_.value, 0);
         submit(wake_op_);
+    }
+
+    // The first operation the loop needs that the kernel does not offer, or null.
+    const char* missing_operation() noexcept {
+        io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+        if (!probe) return "IORING_REGISTER_PROBE";
+        struct {
+            int op;
+            const char* name;
+        } const needed[] = {
+            {IORING_OP_READ, "IORING_OP_READ"},         {IORING_OP_WRITE, "IORING_OP_WRITE"},
+            {IORING_OP_SEND, "IORING_OP_SEND"},         {IORING_OP_RECV, "IORING_OP_RECV"},
+            {IORING_OP_SENDMSG, "IORING_OP_SENDMSG"},   {IORING_OP_RECVMSG, "IORING_OP_RECVMSG"},
+            {IORING_OP_ACCEPT, "IORING_OP_ACCEPT"},     {IORING_OP_CONNECT, "IORING_OP_CONNECT"},
+            {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD"}, {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL"},
+            {IORING_OP_SHUTDOWN, "IORING_OP_SHUTDOWN"},
+        };
+        const char* missing = nullptr;
+        for (const auto& n : needed)
+            if (!io_uring_opcode_supported(probe, n.op)) { missing = n.name; break; }
+        io_uring_free_probe(probe);
+        return missing;
     }
 
     [[nodiscard]] bool nothing_for_kernel() const noexcept {

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <vector>
 
 namespace coio::detail {
 
@@ -53,11 +54,29 @@ public:
 
     /// Maps `entries` (a power of two, <= 32768) buffers of `size` bytes and registers them as
     /// group `bgid` of `ring`. Returns 0 or -errno (-EINVAL on kernels without buffer rings).
-    int setup(io_uring& ring, unsigned entries, unsigned size, std::uint16_t bgid) noexcept {
+    /// Without a ring (the epoll backend) the pool is kept in user space: the backend picks a
+    /// free buffer for each receive (take_free) instead of the kernel.
+    int setup(io_uring* ring, unsigned entries, unsigned size, std::uint16_t bgid) noexcept {
         if (entries == 0 || entries > 32768 || (entries & (entries - 1)) != 0) return -EINVAL;
         entries_ = entries;
         size_ = size;
         bgid_ = bgid;
+        if (!ring) {
+            data_bytes_ = static_cast<std::size_t>(entries) * size;
+            void* d = ::mmap(nullptr, data_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+            if (d == MAP_FAILED) return -errno;
+            base_ = static_cast<std::byte*>(d);
+            try {
+                free_.reserve(entries);  // give_back never allocates
+            } catch (...) {
+                unmap();
+                return -ENOMEM;
+            }
+            for (unsigned i = entries; i > 0; --i) free_.push_back(static_cast<std::uint16_t>(i - 1));
+            user_space_ = true;
+            registered_ = true;
+            return 0;
+        }
         mask_ = io_uring_buf_ring_mask(entries);
         ring_bytes_ = entries * sizeof(io_uring_buf);
         void* r = ::mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
@@ -76,7 +95,7 @@ public:
         reg.ring_addr = reinterpret_cast<std::uintptr_t>(br_);
         reg.ring_entries = entries;
         reg.bgid = bgid;
-        const int ret = io_uring_register_buf_ring(&ring, &reg, 0);
+        const int ret = io_uring_register_buf_ring(ring, &reg, 0);
         if (ret != 0) {
             unmap();
             return ret;
@@ -91,8 +110,8 @@ public:
 
     /// Unregisters the group (the io_uring must still exist) and forgets the waiters. Memory
     /// stays mapped until the owner is gone and every buffer is back.
-    void unregister(io_uring& ring) noexcept {
-        if (registered_) io_uring_unregister_buf_ring(&ring, bgid_);
+    void unregister(io_uring* ring) noexcept {
+        if (registered_ && !user_space_) io_uring_unregister_buf_ring(ring, bgid_);
         registered_ = false;
         while (buffer_waiter* w = waiters_.front()) unlink(w);
     }
@@ -112,7 +131,19 @@ public:
 
     /// Buffers the kernel may still pick (those not held by us). Exact between loop
     /// iterations; during one, completions not yet seen may have taken a few more.
-    [[nodiscard]] unsigned available() const noexcept { return entries_ - out_; }
+    [[nodiscard]] unsigned available() const noexcept {
+        return user_space_ ? static_cast<unsigned>(free_.size()) : entries_ - out_;
+    }
+
+    /// User-space pool: a free buffer for one receive, or -1 when none is left. Hand it back
+    /// with unpick() if the receive brought nothing; a completion carrying it is take()n.
+    [[nodiscard]] int pick() noexcept {
+        if (!registered_ || free_.empty()) return -1;
+        const unsigned bid = free_.back();
+        free_.pop_back();
+        return static_cast<int>(bid);
+    }
+    void unpick(unsigned bid) noexcept { free_.push_back(static_cast<std::uint16_t>(bid)); }
 
     /// A completion carried buffer `bid`: it is ours until give_back(bid).
     std::byte* take(unsigned bid) noexcept {
@@ -126,8 +157,12 @@ public:
     void give_back(unsigned bid) noexcept {
         --out_;
         if (registered_) {
-            io_uring_buf_ring_add(br_, data(bid), size_, static_cast<unsigned short>(bid), mask_, 0);
-            io_uring_buf_ring_advance(br_, 1);
+            if (user_space_) {
+                free_.push_back(static_cast<std::uint16_t>(bid));
+            } else {
+                io_uring_buf_ring_add(br_, data(bid), size_, static_cast<unsigned short>(bid), mask_, 0);
+                io_uring_buf_ring_advance(br_, 1);
+            }
             while (buffer_waiter* w = waiters_.front()) {
                 unlink(w);
                 if (w->on_buffer(w)) break;
@@ -175,6 +210,8 @@ private:
     int mask_ = 0;
     std::uint16_t bgid_ = 0;
     bool registered_ = false;
+    bool user_space_ = false;           // no kernel ring: free_ holds the free buffer ids
+    std::vector<std::uint16_t> free_;
     bool owned_ = true;
     unsigned out_ = 0;  // buffers taken and not given back yet
     intrusive_list<buffer_waiter> waiters_;

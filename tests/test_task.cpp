@@ -172,14 +172,30 @@ TEST_CASE("add_done_callback runs with the task once it is done") {
         int seen = 0;
         auto t = coio::create_task(after(1ms, 5));
         t.add_done_callback([&](coio::task<int> done) { seen = done.result(); });
+        CHECK(seen == 0);
         co_await t;
-        CHECK(seen == 0);  // callbacks are scheduled with call_soon, as in asyncio
-        co_await coio::sleep(0);
+        // Scheduled with call_soon in registration order, as in asyncio: the callback was
+        // added before this await subscribed, so it has run by the time the await resumes.
         CHECK(seen == 5);
         int late = 0;
         t.add_done_callback([&](coio::task<int> done) { late = done.result() + 1; });  // already done
         co_await coio::sleep(0);
         CHECK(late == 6);
+    }());
+}
+
+TEST_CASE("remove_done_callback on a task: the removed callback never runs") {
+    coio::run([]() -> coio::coro<void> {
+        std::vector<int> seen;
+        auto t = coio::create_task(after(1ms, 5));
+        auto keep = t.add_done_callback([&](coio::task<int> done) { seen.push_back(done.result()); });
+        auto drop = t.add_done_callback([&](coio::task<int>) { seen.push_back(-1); });
+        CHECK(t.remove_done_callback(drop) == 1);
+        CHECK(t.remove_done_callback(drop) == 0);
+        co_await t;
+        CHECK(t.remove_done_callback(keep) == 0);  // scheduled when the task finished
+        co_await coio::sleep(0);
+        CHECK(seen == std::vector<int>{5});
     }());
 }
 

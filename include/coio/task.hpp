@@ -99,9 +99,18 @@ public:
     /// The exception the task ended with, or null.
     /// Throws: invalid_state_error if not done, cancelled_error if cancelled.
     [[nodiscard]] std::exception_ptr exception() const { return s_->get_exception(); }
-    /// Schedules `f(task)` (with call_soon) once the task is done.
+    /// Schedules `f(task)` (with call_soon) once the task is done; at once if it is done.
+    /// Callbacks run in the order they were added.
+    /// Returns: a handle for remove_done_callback (it may be ignored).
+    /// Example: `auto h = t.add_done_callback([](coio::task<int> t) { use(t.result()); });`
     template <class F>
-    void add_done_callback(F f) { detail::add_done_callback<task>(s_.get(), std::move(f)); }
+    done_callback_handle add_done_callback(F f) { return detail::add_done_callback<task>(s_.get(), std::move(f)); }
+    /// Removes the callback `h` names, unless it was already scheduled (the task is done) or
+    /// removed (asyncio's remove_done_callback, with a handle for the callable: see
+    /// done_callback_handle). The callback and what it captured are freed at once.
+    /// Returns: the number of callbacks removed, 0 or 1.
+    /// Example: `t.remove_done_callback(h);`
+    std::size_t remove_done_callback(done_callback_handle h) noexcept { return detail::remove_done_callback(s_.get(), h); }
     /// The name ("Task-N" unless set).
     [[nodiscard]] std::string get_name() const { return s_->name(); }
     /// Renames the task.

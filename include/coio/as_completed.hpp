@@ -231,10 +231,20 @@ private:
 /// The range as_completed returns: size() awaitables, each giving the next result to
 /// complete. Also `co_await ac.next()`.
 ///
-/// Several tasks may await steps of one as_completed at the same time (pass it by
-/// reference; it must outlive their awaits): each result goes to exactly one of them, in
-/// the order they began waiting. Share it with `while (ac.remaining() > 0)` rather than
-/// with each task iterating it (each iterator gives size() steps).
+/// Several tasks may await steps of one as_completed at the same time (asyncio allows it
+/// too): each result goes to exactly one of them, in the order they began waiting. Pass the
+/// range by reference; if it is destroyed while a task waits, that await throws
+/// invalid_state_error. Share it with `while (ac.remaining() > 0) co_await ac.next()` rather
+/// than with each task iterating it (each iterator gives size() steps).
+///
+/// Example:
+/// @code
+///   auto ac = coio::as_completed(tasks);
+///   auto worker = [](auto& ac) -> coio::coro<void> {
+///       while (ac.remaining() > 0) handle(co_await ac.next());
+///   };
+///   co_await coio::gather(worker(ac), worker(ac));
+/// @endcode
 template <class S>
 class as_completed_range {
 public:

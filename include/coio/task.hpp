@@ -166,15 +166,17 @@ struct any_task_awaiter : state_awaiter<void, task_base> {
 /// It does what asyncio code does with a task whose type it does not know: inspect, name,
 /// cancel, add done callbacks, and `co_await` it (the value is dropped; the exception or
 /// cancellation is rethrown). Where a typed `task<T>` is expected (a `std::vector<task<void>>`
-/// of clients, gather, wait, as_completed), it converts implicitly to `task<T>`, checked: the
+/// of clients, a `task<void>` parameter), it converts implicitly to `task<T>`, checked: the
 /// task's coroutine must return exactly T (else invalid_state_error), as C++ keeps the result
-/// type in the task's state, which asyncio does not have to.
+/// type in the task's state, which asyncio does not have to. Templates that deduce their
+/// argument's type (`gather(t)`, `wait_for(t, d)`) see an any_task, not a task<T>: give them
+/// `coio::task<void>(t)`, or a range of task<T>.
 ///
 /// Example:
 /// @code
 ///   for (auto& t : coio::all_tasks()) std::cout << t.get_name() << '\n';
-///   clients.push_back(coio::current_task());     // std::vector<coio::task<void>>
-///   co_await coio::wait(clients);                // a task<void>, so it converts
+///   clients.push_back(coio::current_task());     // in each client: std::vector<coio::task<void>>
+///   co_await coio::gather(clients);              // in their owner
 /// @endcode
 class any_task {
 public:

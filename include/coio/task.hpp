@@ -169,8 +169,8 @@ struct any_task_awaiter : state_awaiter<void, task_base> {
 /// of clients, a `task<void>` parameter), it converts implicitly to `task<T>`, checked: the
 /// task's coroutine must return exactly T (else invalid_state_error), as C++ keeps the result
 /// type in the task's state, which asyncio does not have to. Templates that deduce their
-/// argument's type (`gather(t)`, `wait_for(t, d)`) see an any_task, not a task<T>: give them
-/// `coio::task<void>(t)`, or a range of task<T>.
+/// argument's type (`gather(t)`, `wait_for(t, d)`, `shield(t)`) do not take an any_task,
+/// whose result type is unknown: give them `coio::task<void>(t)`, or a range of task<T>.
 ///
 /// Example:
 /// @code

@@ -10,6 +10,7 @@
 #include <coio/task.hpp>
 
 #include <stdexcept>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -105,4 +106,57 @@ TEST_CASE("future: a done callback runs once, then its captures are freed") {
     }());
     CHECK(called == 5);
     CHECK(coio_test::counted::alive == 0);
+}
+
+TEST_CASE("future: remove_done_callback removes that one callback, frees it, and counts") {
+    coio_test::counted::reset();
+    std::vector<int> order;
+    coio::run([&order]() -> coio::coro<void> {
+        coio::future<int> f;
+        auto h1 = f.add_done_callback([&order](coio::future<int>) { order.push_back(1); });
+        auto h2 = f.add_done_callback([&order, c = coio_test::counted(2)](coio::future<int>) { order.push_back(c.value); });
+        auto h3 = f.add_done_callback([&order](coio::future<int>) { order.push_back(3); });
+        CHECK(h1 != h2);
+        CHECK(coio_test::counted::alive == 1);
+        CHECK(f.remove_done_callback(h2) == 1);
+        CHECK(coio_test::counted::alive == 0);          // freed at once, with its captures
+        CHECK(f.remove_done_callback(h2) == 0);         // already removed
+        CHECK(f.remove_done_callback(coio::done_callback_handle{}) == 0);
+        f.set_result(1);
+        CHECK(f.remove_done_callback(h3) == 0);         // already scheduled: it will run
+        co_await coio::sleep(0);
+        CHECK(order == std::vector<int>{1, 3});
+        (void)h1;
+    }());
+    CHECK(order == std::vector<int>{1, 3});
+}
+
+TEST_CASE("future: a stale handle never removes a later callback at the same address") {
+    coio::run([]() -> coio::coro<void> {
+        coio::future<int> f;
+        int called = 0;
+        auto old = f.add_done_callback([&called](coio::future<int>) { ++called; });
+        CHECK(f.remove_done_callback(old) == 1);
+        // Same size, so the allocator very likely reuses the freed node.
+        auto fresh = f.add_done_callback([&called](coio::future<int>) { called += 10; });
+        CHECK(f.remove_done_callback(old) == 0);
+        f.set_result(0);
+        co_await coio::sleep(0);
+        CHECK(called == 10);
+        CHECK(f.remove_done_callback(fresh) == 0);
+    }());
+}
+
+TEST_CASE("future: a handle from another future removes nothing") {
+    coio::run([]() -> coio::coro<void> {
+        coio::future<int> f;
+        coio::future<int> g;
+        int called = 0;
+        auto h = f.add_done_callback([&called](coio::future<int>) { ++called; });
+        CHECK(g.remove_done_callback(h) == 0);
+        f.set_result(0);
+        g.set_result(0);
+        co_await coio::sleep(0);
+        CHECK(called == 1);
+    }());
 }

@@ -2,12 +2,14 @@
 #include <coio/sleep.hpp>
 
 #include "support/catch.hpp"
+#include "support/counted.hpp"
 
 #include <coio/gather.hpp>
 #include <coio/run.hpp>
 #include <coio/task.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,6 +55,38 @@ TEST_CASE("cancelling a sleep removes its timer at once") {
         y.cancel();
         CHECK_THROWS_AS(co_await y, coio::cancelled_error);
     }());
+}
+
+TEST_CASE("sleep(delay, result) returns result after the delay (move-only too)") {
+    coio::run([]() -> coio::coro<void> {
+        auto t0 = coio::clock::now();
+        std::string s = co_await coio::sleep(15ms, std::string("done"));
+        CHECK(s == "done");
+        CHECK(coio::clock::now() - t0 >= 15ms);
+        int v = co_await coio::sleep(0.001, 42);
+        CHECK(v == 42);
+        auto p = co_await coio::sleep(0, std::make_unique<int>(7));
+        REQUIRE(p);
+        CHECK(*p == 7);
+    }());
+}
+
+TEST_CASE("sleep(delay, result) cancelled: throws, and the value is destroyed once") {
+    coio_test::counted::reset();
+    coio::run([]() -> coio::coro<void> {
+        auto t = coio::create_task([]() -> coio::coro<int> {
+            coio_test::counted c = co_await coio::sleep(1h, coio_test::counted(5));
+            co_return c.value;
+        }());
+        co_await coio::sleep(0);
+        auto t0 = coio::clock::now();
+        t.cancel();
+        CHECK_THROWS_AS(co_await t, coio::cancelled_error);
+        CHECK(coio::clock::now() - t0 < 1s);
+        coio_test::counted back = co_await coio::sleep(0, coio_test::counted(3));
+        CHECK(back.value == 3);
+    }());
+    CHECK(coio_test::counted::alive == 0);
 }
 
 TEST_CASE("sleep outside a task is invalid_state_error") {

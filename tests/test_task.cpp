@@ -172,6 +172,7 @@ TEST_CASE("add_done_callback runs with the task once it is done") {
         int seen = 0;
         auto t = coio::create_task(after(1ms, 5));
         t.add_done_callback([&](coio::task<int> done) { seen = done.result(); });
+        CHECK(seen == 0);
         co_await t;
         // Done callbacks run in registration order, as in asyncio: this one was added before
         // our await subscribed, so it ran before we were resumed.
@@ -180,6 +181,21 @@ TEST_CASE("add_done_callback runs with the task once it is done") {
         t.add_done_callback([&](coio::task<int> done) { late = done.result() + 1; });  // already done
         co_await coio::sleep(0);
         CHECK(late == 6);
+    }());
+}
+
+TEST_CASE("remove_done_callback on a task: the removed callback never runs") {
+    coio::run([]() -> coio::coro<void> {
+        std::vector<int> seen;
+        auto t = coio::create_task(after(1ms, 5));
+        auto keep = t.add_done_callback([&](coio::task<int> done) { seen.push_back(done.result()); });
+        auto drop = t.add_done_callback([&](coio::task<int>) { seen.push_back(-1); });
+        CHECK(t.remove_done_callback(drop) == 1);
+        CHECK(t.remove_done_callback(drop) == 0);
+        co_await t;
+        CHECK(t.remove_done_callback(keep) == 0);  // scheduled when the task finished
+        co_await coio::sleep(0);
+        CHECK(seen == std::vector<int>{5});
     }());
 }
 
@@ -206,4 +222,77 @@ TEST_CASE("task results are destroyed exactly once") {
         CHECK(b.value == 1);
     }());
     CHECK(coio_test::counted::alive == 0);
+}
+
+TEST_CASE("current_task() goes where a task<void> is expected: a checked conversion") {
+    coio::run([]() -> coio::coro<void> {
+        coio::task<void> me = coio::current_task();  // main is a task<void>
+        CHECK(me);
+        CHECK(me == coio::current_task());
+        CHECK(coio::current_task() == me);
+        CHECK(me.get_name() == coio::current_task().get_name());
+        CHECK_THROWS_AS(static_cast<coio::task<int>>(coio::current_task()), coio::invalid_state_error);
+
+        // The asyncio pattern: each client registers itself; the owner waits for them all.
+        std::vector<coio::task<void>> clients;
+        auto client = [](std::vector<coio::task<void>>& clients, int& served) -> coio::coro<void> {
+            clients.push_back(coio::current_task());
+            co_await coio::sleep(1ms);
+            ++served;
+        };
+        int served = 0;
+        coio::create_task(client(clients, served));
+        coio::create_task(client(clients, served));
+        co_await coio::sleep(0);
+        REQUIRE(clients.size() == 2);
+        co_await coio::gather(clients);
+        CHECK(served == 2);
+
+        // A typed task back from all_tasks().
+        auto w = coio::create_task(after(1ms, 9), "typed");
+        for (const coio::any_task& t : coio::all_tasks())
+            if (t.get_name() == "typed") {
+                coio::task<int> back = t;
+                CHECK(back == w);
+                CO_CHECK(co_await back == 9);
+            }
+    }());
+    coio::task<void> none = coio::current_task();  // outside a task: an empty handle
+    CHECK_FALSE(none);
+}
+
+TEST_CASE("any_task is awaitable: waits, rethrows, drops the value; cancellation forwarded") {
+    coio::run([]() -> coio::coro<void> {
+        coio::any_task ok = coio::create_task(after(1ms, 5));
+        co_await ok;
+        CHECK(ok.done());
+        coio::any_task bad = coio::create_task([]() -> coio::coro<int> {
+            co_await coio::sleep(1ms);
+            throw std::runtime_error("boom");
+        }());
+        CHECK_THROWS_WITH(co_await bad, "boom");
+        CHECK(bad.exception() != nullptr);
+
+        // Cancelling a task that awaits an any_task cancels that task, as for a task<T>.
+        coio::any_task sleeper = coio::create_task(after(10s, 1));
+        auto awaiting = coio::create_task([](coio::any_task t) -> coio::coro<void> { co_await t; }(sleeper));
+        co_await coio::sleep(1ms);
+        awaiting.cancel();
+        CHECK_THROWS_AS(co_await awaiting, coio::cancelled_error);
+        CHECK(sleeper.cancelled());
+        CHECK_THROWS_AS(co_await sleeper, coio::cancelled_error);
+    }());
+}
+
+TEST_CASE("any_task: done callbacks, removable") {
+    coio::run([]() -> coio::coro<void> {
+        std::vector<std::string> seen;
+        coio::any_task t = coio::create_task(after(1ms, 5), "cb");
+        t.add_done_callback([&](coio::any_task d) { seen.push_back(d.get_name()); });
+        auto h = t.add_done_callback([&](const coio::any_task&) { seen.push_back("removed"); });
+        CHECK(t.remove_done_callback(h) == 1);
+        co_await t;
+        co_await coio::sleep(0);
+        CHECK(seen == std::vector<std::string>{"cb"});
+    }());
 }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -238,4 +239,170 @@ TEST_CASE("exception_group: lists its exceptions") {
     CHECK(w.find("[1] std::runtime_error: a") != std::string::npos);
     CHECK(w.find("[2] std::out_of_range: b") != std::string::npos);
     CHECK(eg.find<std::logic_error>() != nullptr);  // out_of_range derives from logic_error
+}
+
+namespace {
+template <class E>
+std::exception_ptr ex(const char* what) { return std::make_exception_ptr(E(what)); }
+
+// The what() of every leaf of `g`, depth first, nested groups in brackets.
+std::string leaves(const coio::exception_group& g) {
+    std::string s;
+    for (const auto& p : g.exceptions()) {
+        if (!s.empty()) s += ",";
+        try {
+            std::rethrow_exception(p);
+        } catch (const coio::exception_group& inner) {
+            s += "[" + leaves(inner) + "]";
+        } catch (const std::exception& e) {
+            s += e.what();
+        }
+    }
+    return s;
+}
+
+struct custom_group : coio::exception_group {
+    using coio::exception_group::exception_group;
+};
+
+void on_range(const std::range_error&) {}
+} // namespace
+
+TEST_CASE("exception_group::split and subgroup keep order, nesting and message") {
+    coio::exception_group inner({ex<std::invalid_argument>("i1"), ex<std::runtime_error>("r1")}, "inner");
+    coio::exception_group eg({ex<std::runtime_error>("r0"), std::make_exception_ptr(inner),
+                              ex<std::out_of_range>("o1"), ex<std::invalid_argument>("i2")},
+                             "outer");
+    CHECK(eg.message() == "outer");
+
+    auto [logic, rest] = eg.split<std::logic_error>();  // invalid_argument, out_of_range
+    REQUIRE(logic);
+    REQUIRE(rest);
+    CHECK(leaves(*logic) == "[i1],o1,i2");
+    CHECK(leaves(*rest) == "r0,[r1]");
+    CHECK(logic->message() == "outer");
+    CHECK(rest->message() == "outer");
+    CHECK(coio::exception_group::as_group(logic->exceptions()[0])->message() == "inner");
+
+    // exception_group is a std::runtime_error, but split walks groups: the leaves match.
+    auto [rt, not_rt] = eg.split<std::runtime_error>();
+    REQUIRE(rt);
+    CHECK(leaves(*rt) == "r0,[r1]");
+    REQUIRE(not_rt);
+    CHECK(leaves(*not_rt) == "[i1],o1,i2");
+
+    auto all = eg.split<std::exception>();
+    CHECK(all.first);
+    CHECK_FALSE(all.second);
+    auto none = eg.split<std::system_error>();
+    CHECK_FALSE(none.first);
+    REQUIRE(none.second);
+    CHECK(leaves(*none.second) == "r0,[i1,r1],o1,i2");
+
+    auto sub = eg.subgroup<std::out_of_range>();
+    REQUIRE(sub);
+    CHECK(leaves(*sub) == "o1");
+    CHECK_FALSE(eg.subgroup<std::bad_alloc>());
+
+    // A group type matches whole groups: the group itself, or a nested one.
+    CHECK(eg.split<coio::exception_group>().first);
+    CHECK_FALSE(eg.split<coio::exception_group>().second);
+    coio::exception_group with_custom({std::make_exception_ptr(custom_group({ex<std::runtime_error>("c")}, "c")),
+                                       ex<std::runtime_error>("plain")});
+    auto [custom, others] = with_custom.split<custom_group>();
+    REQUIRE(custom);
+    CHECK(leaves(*custom) == "[c]");
+    REQUIRE(others);
+    CHECK(leaves(*others) == "plain");
+}
+
+TEST_CASE("handle_group: handlers run per exception, in clause order; the rest is rethrown") {
+    coio::exception_group inner({ex<std::invalid_argument>("i1"), ex<std::runtime_error>("r1")}, "inner");
+    coio::exception_group eg({ex<std::runtime_error>("r0"), std::make_exception_ptr(inner),
+                              ex<std::out_of_range>("o1"), ex<std::invalid_argument>("i2")},
+                             "outer");
+    std::vector<std::string> seen;
+    try {
+        coio::handle_group(eg,
+            [&](const std::invalid_argument& e) { seen.push_back(std::string("inv:") + e.what()); },
+            [&](const std::logic_error& e) { seen.push_back(std::string("logic:") + e.what()); });
+        FAIL("the runtime_errors nobody handled must be rethrown");
+    } catch (const coio::exception_group& left) {
+        CHECK(left.message() == "outer");
+        CHECK(leaves(left) == "r0,[r1]");
+    }
+    // First clause first (over the whole group), then the second over what is left.
+    CHECK(seen == std::vector<std::string>{"inv:i1", "inv:i2", "logic:o1"});
+
+    // Everything handled: returns normally. A function works as a handler too.
+    int n = 0;
+    coio::handle_group(eg, [&](const std::exception&) { ++n; }, on_range);
+    CHECK(n == 5);
+}
+
+TEST_CASE("handle_group: what a handler throws is raised with the unhandled ones") {
+    coio::exception_group eg({ex<std::runtime_error>("r0"), ex<std::out_of_range>("o1")}, "outer");
+    try {
+        coio::handle_group(eg, [](const std::out_of_range& e) { throw std::length_error(std::string("from ") + e.what()); });
+        FAIL("expected a group");
+    } catch (const coio::exception_group& g) {
+        CHECK(g.message() == "outer");
+        CHECK(leaves(g) == "from o1,[r0]");
+    }
+}
+
+TEST_CASE("handle_group over std::current_exception: single exceptions and groups") {
+    int handled = 0;
+    try {
+        throw std::out_of_range("x");
+    } catch (...) {
+        coio::handle_group(std::current_exception(), [&](const std::logic_error&) { ++handled; });
+    }
+    CHECK(handled == 1);
+    // Not handled: rethrown unchanged, not wrapped.
+    CHECK_THROWS_AS([] {
+        try {
+            throw coio::cancelled_error();
+        } catch (...) {
+            coio::handle_group(std::current_exception(), [](const std::exception&) {});
+        }
+    }(), coio::cancelled_error);
+    try {
+        try {
+            throw coio::exception_group({ex<std::runtime_error>("a"), ex<std::out_of_range>("b")});
+        } catch (...) {
+            coio::handle_group(std::current_exception(), [&](std::runtime_error&) { ++handled; });
+        }
+        FAIL("the out_of_range must be rethrown");
+    } catch (const coio::exception_group& g) {
+        CHECK(leaves(g) == "b");
+    }
+    CHECK(handled == 2);
+}
+
+TEST_CASE("a task_group's failures, handled by type with handle_group") {
+    std::string log;
+    coio::run([](std::string& log) -> coio::coro<void> {
+        try {
+            co_await coio::task_group::run([](coio::task_group& tg) -> coio::coro<void> {
+                tg.create_task([]() -> coio::coro<void> {
+                    try {
+                        co_await coio::sleep(1h);
+                    } catch (const coio::cancelled_error&) {  // its cleanup fails too
+                        throw std::system_error(std::make_error_code(std::errc::timed_out));
+                    }
+                }());
+                tg.create_task([]() -> coio::coro<void> {
+                    co_await coio::sleep(1ms);
+                    throw std::invalid_argument("bad");
+                }());
+                co_return;
+            });
+        } catch (const coio::exception_group& eg) {
+            coio::handle_group(eg,
+                [&](const std::invalid_argument& e) { log += std::string("arg:") + e.what() + ";"; },
+                [&](const std::system_error& e) { log += "io:" + std::to_string(e.code().value()) + ";"; });
+        }
+    }(log));
+    CHECK(log == "arg:bad;io:" + std::to_string(static_cast<int>(std::errc::timed_out)) + ";");
 }

@@ -7,6 +7,7 @@
 #include <coio/outcome.hpp>
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <utility>
@@ -136,32 +137,109 @@ struct state_awaiter : cancel_hook, done_node {
     bool cancelled = false;
 };
 
+/// A done callback, linked into its state like any subscriber. One on_done for every
+/// callback type, so remove_done_callback can tell callback nodes from the other subscribers
+/// (awaiters, gathers) linked into the same list; the typed part is behind a virtual.
+struct callback_node : done_node {
+    callback_node() noexcept : id(next_id()) { on_done = &callback_node::fire; }
+    callback_node(const callback_node&) = delete;
+    callback_node& operator=(const callback_node&) = delete;
+    virtual ~callback_node() = default;
+    /// Schedules the callback with call_soon. `st` is done.
+    virtual void schedule(future_base& st) = 0;
+
+    static void fire(done_node* dn, future_base& st) noexcept {
+        auto* self = static_cast<callback_node*>(dn);
+        if (st.done()) {  // else the future died unset: nothing to call
+            try {
+                self->schedule(st);
+            } catch (...) {
+                st.loop()->call_exception_handler({"cannot schedule a done callback", std::current_exception(), {}, {}});
+            }
+        }
+        delete self;
+    }
+    /// Ids tell a removed callback's handle from a later callback allocated at the same
+    /// address. Per thread, as a state is used on its loop's thread only.
+    static std::uint64_t next_id() noexcept {
+        static thread_local std::uint64_t id = 0;
+        return ++id;
+    }
+
+    std::uint64_t id;
+};
+
+} // namespace detail
+
+/// Identifies one done callback, for remove_done_callback: what add_done_callback returns.
+///
+/// asyncio removes callbacks by equality (`remove_done_callback(fn)`); C++ lambdas cannot be
+/// compared, so each registration gets its own handle instead. A handle is a plain value
+/// (copyable, comparable); it owns nothing, and using it after the callback ran, was removed,
+/// or on another future is harmless (remove_done_callback then returns 0).
+///
+/// Example:
+/// @code
+///   auto h = t.add_done_callback([](coio::task<int> t) { log(t.result()); });
+///   if (t.remove_done_callback(h) == 1) { /* it will not run */ }
+/// @endcode
+class done_callback_handle {
+public:
+    /// A handle that identifies no callback.
+    done_callback_handle() noexcept = default;
+    /// Same registration.
+    friend bool operator==(const done_callback_handle&, const done_callback_handle&) noexcept = default;
+
+    /// Internal: the node and its id (null and 0 for a callback scheduled at once).
+    done_callback_handle(const detail::done_node* node, std::uint64_t id) noexcept : node_(node), id_(id) {}
+    /// Internal: the node it was given for (never dereferenced unless still linked).
+    [[nodiscard]] const detail::done_node* node() const noexcept { return node_; }
+    /// Internal: the registration's id.
+    [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+
+private:
+    const detail::done_node* node_ = nullptr;
+    std::uint64_t id_ = 0;
+};
+
+namespace detail {
+
 /// add_done_callback for futures and tasks: `f(handle)` is scheduled with call_soon when
-/// the state completes, as asyncio does.
+/// the state completes, as asyncio does; at once if it is done already (that registration
+/// cannot be removed: the callback is already scheduled, as in asyncio).
 template <class Handle, class State, class F>
-void add_done_callback(State* s, F f) {
+done_callback_handle add_done_callback(State* s, F f) {
     event_loop* loop = s->loop();
     if (!loop) throw invalid_state_error("coio: the event loop of this future is gone");
     if (s->done()) {
         loop->call_soon([f = std::move(f), h = Handle(s)]() mutable { f(h); });
-        return;
+        return {};
     }
-    struct node : done_node {
+    struct node final : callback_node {
         explicit node(F&& fn) : f(std::move(fn)) {}
+        void schedule(future_base& st) override {
+            st.loop()->call_soon([f = std::move(f), h = Handle(static_cast<State*>(&st))]() mutable { f(h); });
+        }
         F f;
     };
     auto* n = new node(std::move(f));
-    n->on_done = [](done_node* dn, future_base& st) noexcept {
-        auto* self = static_cast<node*>(dn);
-        if (!st.done()) { delete self; return; }  // the future died unset: nothing to call
-        try {
-            st.loop()->call_soon([f = std::move(self->f), h = Handle(static_cast<State*>(&st))]() mutable { f(h); });
-        } catch (...) {
-            st.loop()->call_exception_handler({"cannot schedule a done callback", std::current_exception(), {}, {}});
-        }
-        delete self;
-    };
     s->add_done_node(n);
+    return done_callback_handle(n, n->id);
+}
+
+/// remove_done_callback for futures and tasks: unlinks and frees the callback `h` names if
+/// it is still linked to `s` (not yet scheduled). Returns how many were removed: 0 or 1.
+inline std::size_t remove_done_callback(future_base* s, done_callback_handle h) noexcept {
+    for (done_node* n = s->nodes_; n; n = n->next) {
+        // Compare the address first: only a node still linked here is ever dereferenced.
+        if (n != h.node() || n->on_done != &callback_node::fire) continue;
+        auto* c = static_cast<callback_node*>(n);
+        if (c->id != h.id()) return 0;  // a later callback reusing a freed node's address
+        s->remove_done_node(n);
+        delete c;
+        return 1;
+    }
+    return 0;
 }
 
 } // namespace detail
@@ -216,9 +294,19 @@ public:
     decltype(auto) result() const { return s_->get_result(); }
     /// The exception, or null. Throws: invalid_state_error if not done, cancelled_error if cancelled.
     [[nodiscard]] std::exception_ptr exception() const { return s_->get_exception(); }
-    /// Schedules `f(future)` (with call_soon) once the future is done.
+    /// Schedules `f(future)` (with call_soon) once the future is done; at once if it is done.
+    /// Callbacks run in the order they were added. A future destroyed unset frees its
+    /// callbacks without calling them.
+    /// Returns: a handle for remove_done_callback (it may be ignored).
+    /// Example: `auto h = f.add_done_callback([](coio::future<int> f) { use(f.result()); });`
     template <class F>
-    void add_done_callback(F f) { detail::add_done_callback<future>(s_.get(), std::move(f)); }
+    done_callback_handle add_done_callback(F f) { return detail::add_done_callback<future>(s_.get(), std::move(f)); }
+    /// Removes the callback `h` names, unless it was already scheduled (the future is done)
+    /// or removed (asyncio's remove_done_callback, with a handle for the callable: see
+    /// done_callback_handle). The callback and what it captured are freed at once.
+    /// Returns: the number of callbacks removed, 0 or 1.
+    /// Example: `if (f.remove_done_callback(h) == 0) { /* it ran or will run */ }`
+    std::size_t remove_done_callback(done_callback_handle h) noexcept { return detail::remove_done_callback(s_.get(), h); }
 
     /// Waits for the future; gives a copy of its value (moves it out if T is move-only).
     auto operator co_await() const noexcept { return detail::state_awaiter<T, detail::future_state<T>>(s_); }

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <coroutine>
+#include <type_traits>
+#include <utility>
 
 namespace coio {
 
@@ -51,6 +53,22 @@ private:
     task_base* task_ = nullptr;
 };
 
+/// sleep(delay, result): a sleep that hands back `result` when it ends. The value lives in
+/// the awaiter (in the awaiting frame), so this allocates nothing either.
+template <class T>
+class sleep_result_awaiter : public sleep_awaiter {
+public:
+    sleep_result_awaiter(clock::duration d, T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+        : sleep_awaiter(d), value_(std::move(value)) {}
+    T await_resume() {
+        sleep_awaiter::await_resume();  // delivers a pending cancellation; the value is dropped
+        return std::move(value_);
+    }
+
+private:
+    T value_;
+};
+
 } // namespace detail
 
 /// Suspends the calling task for at least `delay` (asyncio.sleep).
@@ -72,6 +90,33 @@ template <class Rep, class Period>
 /// Example: `co_await coio::sleep(0.5);`
 [[nodiscard]] inline detail::sleep_awaiter sleep(double seconds) noexcept {
     return sleep(std::chrono::duration<double>(seconds));
+}
+
+/// Suspends the calling task for at least `delay`, then returns `result`
+/// (asyncio.sleep(delay, result)).
+///
+/// `result` is moved into the awaiter and moved out to the caller (no copy; move-only types
+/// work). Same timing as sleep(delay): a non-positive delay yields one loop iteration.
+///
+/// Returns: `result`, as `std::decay_t<T>`.
+/// Throws: cancelled_error (or timeout_error, inside a timeout) when the task is cancelled
+/// while sleeping: the value is then destroyed, not returned; invalid_state_error outside a task.
+///
+/// Cancellation: as sleep(delay): the timer is removed at once.
+///
+/// Example: `std::string s = co_await coio::sleep(10ms, std::string("done"));`
+template <class Rep, class Period, class T>
+[[nodiscard]] detail::sleep_result_awaiter<std::decay_t<T>> sleep(std::chrono::duration<Rep, Period> delay, T&& result) noexcept(
+    std::is_nothrow_constructible_v<std::decay_t<T>, T&&>) {
+    return detail::sleep_result_awaiter<std::decay_t<T>>(std::chrono::ceil<clock::duration>(delay), std::forward<T>(result));
+}
+
+/// sleep(delay, result) with the delay in seconds.
+/// Example: `int v = co_await coio::sleep(0.01, 42);`
+template <class T>
+[[nodiscard]] detail::sleep_result_awaiter<std::decay_t<T>> sleep(double seconds, T&& result) noexcept(
+    std::is_nothrow_constructible_v<std::decay_t<T>, T&&>) {
+    return sleep(std::chrono::duration<double>(seconds), std::forward<T>(result));
 }
 
 } // namespace coio

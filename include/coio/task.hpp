@@ -6,6 +6,8 @@
 #include <coio/future.hpp>
 #include <coio/loop.hpp>
 
+#include <cstddef>
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,7 +35,9 @@ public:
         handle_type h = handle_type::from_address(root.address());
         auto& slot = h.promise().result;
         auto s = future_base::status::finished;
-        if (slot.empty() || !this->started_ || this->cancel_requested_while_running()) {
+        // Never started: still at its initial suspend point (not done). The slot cannot tell:
+        // result_slot<void> has no empty state.
+        if (!h.done() || slot.empty() || this->cancel_requested_while_running()) {
             // Never started, or cancelled during its last step: asyncio marks such a task
             // cancelled even when the coroutine returned. A request that arrived while it
             // was suspended, and that its last await could not deliver without losing a
@@ -99,9 +103,18 @@ public:
     /// The exception the task ended with, or null.
     /// Throws: invalid_state_error if not done, cancelled_error if cancelled.
     [[nodiscard]] std::exception_ptr exception() const { return s_->get_exception(); }
-    /// Schedules `f(task)` (with call_soon) once the task is done.
+    /// Schedules `f(task)` (with call_soon) once the task is done; at once if it is done.
+    /// Callbacks run in the order they were added.
+    /// Returns: a handle for remove_done_callback (it may be ignored).
+    /// Example: `auto h = t.add_done_callback([](coio::task<int> t) { use(t.result()); });`
     template <class F>
-    void add_done_callback(F f) { detail::add_done_callback<task>(s_.get(), std::move(f)); }
+    done_callback_handle add_done_callback(F f) { return detail::add_done_callback<task>(s_.get(), std::move(f)); }
+    /// Removes the callback `h` names, unless it was already scheduled (the task is done) or
+    /// removed (asyncio's remove_done_callback, with a handle for the callable: see
+    /// done_callback_handle). The callback and what it captured are freed at once.
+    /// Returns: the number of callbacks removed, 0 or 1.
+    /// Example: `t.remove_done_callback(h);`
+    std::size_t remove_done_callback(done_callback_handle h) noexcept { return detail::remove_done_callback(s_.get(), h); }
     /// The name ("Task-N" unless set).
     [[nodiscard]] std::string get_name() const { return s_->name(); }
     /// Renames the task.
@@ -125,9 +138,46 @@ private:
     detail::ref_ptr<detail::task_state<T>> s_;
 };
 
+namespace detail {
+
+/// Awaits a task of any result type: the same protocol as state_awaiter (the awaiting task's
+/// cancellation is forwarded to the target, and the await reports what the target ends with),
+/// with the value dropped. Only await_resume differs, as the result slot's type is unknown:
+/// keep it in step with state_awaiter::await_resume.
+struct any_task_awaiter : state_awaiter<void, task_base> {
+    using state_awaiter::state_awaiter;
+    void await_resume() {
+        if (state->is_cancelled()) {
+            if (waiter && waiter->cancel_pending()) waiter->throw_cancel();
+            throw cancelled_error();
+        }
+        if (waiter && waiter->cancel_pending()) {
+            if (waiter->cancelling() > requests_at_done) waiter->throw_cancel();
+            waiter->consume_cancel();
+        }
+        if (std::exception_ptr e = state->failure()) std::rethrow_exception(e);  // marks it retrieved
+    }
+};
+
+} // namespace detail
+
 /// A task of any result type: what `current_task()` and `all_tasks()` return.
 ///
-/// Example: `for (auto& t : coio::all_tasks()) std::cout << t.get_name() << '\n';`
+/// It does what asyncio code does with a task whose type it does not know: inspect, name,
+/// cancel, add done callbacks, and `co_await` it (the value is dropped; the exception or
+/// cancellation is rethrown). Where a typed `task<T>` is expected (a `std::vector<task<void>>`
+/// of clients, a `task<void>` parameter), it converts implicitly to `task<T>`, checked: the
+/// task's coroutine must return exactly T (else invalid_state_error), as C++ keeps the result
+/// type in the task's state, which asyncio does not have to. Templates that deduce their
+/// argument's type (`gather(t)`, `wait_for(t, d)`, `shield(t)`) do not take an any_task,
+/// whose result type is unknown: give them `coio::task<void>(t)`, or a range of task<T>.
+///
+/// Example:
+/// @code
+///   for (auto& t : coio::all_tasks()) std::cout << t.get_name() << '\n';
+///   clients.push_back(coio::current_task());     // in each client: std::vector<coio::task<void>>
+///   co_await coio::gather(clients);              // in their owner
+/// @endcode
 class any_task {
 public:
     /// An empty handle (current_task() outside a task).
@@ -137,6 +187,20 @@ public:
     any_task(const task<T>& t) noexcept : s_(t.state()) {}  // NOLINT: implicit on purpose
     /// Internal: wraps a state.
     explicit any_task(detail::task_base* s) noexcept : s_(s) {}
+
+    /// The same task as a `task<T>`: implicit, so current_task() goes where a task<void> is
+    /// expected. An empty handle gives an empty task.
+    /// Throws: invalid_state_error when the task's coroutine does not return T.
+    /// Example: `coio::task<void> me = coio::current_task();`
+    template <class T>
+    operator task<T>() const {  // NOLINT: implicit on purpose
+        if (!s_) return task<T>();
+        auto* typed = dynamic_cast<detail::task_state<T>*>(s_.get());
+        if (!typed)
+            throw invalid_state_error("coio: task '" + s_->name() +
+                                      "' converted to a task<T> whose T is not its coroutine's result type");
+        return task<T>(typed);
+    }
 
     /// See task::done.
     [[nodiscard]] bool done() const noexcept { return s_->done(); }
@@ -156,9 +220,32 @@ public:
     [[nodiscard]] coio::source_location created_at() const noexcept { return s_->where(); }
     /// What the task is suspended on ("sleep", "uring op", ...), or null when not waiting.
     [[nodiscard]] const char* waiting_on() const noexcept { return s_->waiting_on(); }
+    /// The exception the task ended with, or null (marks it retrieved).
+    /// Throws: invalid_state_error if not done, cancelled_error if cancelled.
+    [[nodiscard]] std::exception_ptr exception() const {
+        if (!s_->done()) throw invalid_state_error("coio: result is not set yet (the future/task is not done)");
+        if (s_->is_cancelled()) throw cancelled_error();
+        return s_->failure();
+    }
+    /// See task::add_done_callback; `f` is called with this any_task.
+    template <class F>
+    done_callback_handle add_done_callback(F f) { return detail::add_done_callback<any_task>(s_.get(), std::move(f)); }
+    /// See task::remove_done_callback.
+    std::size_t remove_done_callback(done_callback_handle h) noexcept { return detail::remove_done_callback(s_.get(), h); }
+
+    /// Waits for the task; rethrows its exception, drops its value (convert to task<T> to
+    /// get it). Awaiting the current task from itself never finishes.
+    /// Throws: the task's exception; cancelled_error if it was cancelled.
+    /// Cancellation: as awaiting a task<T>: cancelling the awaiting task cancels this one.
+    /// Example: `for (auto& t : others) co_await t;`
+    auto operator co_await() const noexcept { return detail::any_task_awaiter(s_); }
+
     /// True when the handle refers to a task.
     explicit operator bool() const noexcept { return static_cast<bool>(s_); }
     friend bool operator==(const any_task& a, const any_task& b) noexcept { return a.s_ == b.s_; }
+    /// Same task (exact, so neither side has to convert).
+    template <class T>
+    friend bool operator==(const any_task& a, const task<T>& b) noexcept { return a.s_.get() == b.state(); }
     /// Internal: the shared state.
     [[nodiscard]] detail::task_base* state() const noexcept { return s_.get(); }
 
@@ -180,6 +267,9 @@ task<T> create_task(coro<T> c, std::string name = {},
 }
 
 /// The task running now, or an empty any_task outside a task (asyncio.current_task).
+///
+/// An any_task: the running coroutine's result type is not known here. It converts to the
+/// task<T> it is (see any_task), e.g. `coio::task<void> me = coio::current_task();`.
 [[nodiscard]] inline any_task current_task() noexcept {
     event_loop* l = detail::running_loop;
     return l && l->current_task_state() ? any_task(l->current_task_state()) : any_task();

@@ -30,7 +30,10 @@ namespace coio {
 /// callers handle one type.
 ///
 /// what() lists every exception: its type and its what(). Cancellations are never part of
-/// a group.
+/// a group. A group may hold groups (a task_group inside a task_group's task).
+///
+/// Python's `except*` is coio::handle_group (below); split<E>() and subgroup<E>() are
+/// Python's methods of the same names.
 ///
 /// Example:
 /// @code
@@ -45,12 +48,14 @@ public:
     /// A group of `errors` (in the order they occurred) with a summary `message`.
     explicit exception_group(std::vector<std::exception_ptr> errors,
                              const std::string& message = "unhandled errors in a task_group")
-        : error(describe(message, errors)), errors_(std::move(errors)) {}
+        : error(describe(message, errors)), errors_(std::move(errors)), message_(message) {}
 
     /// The exceptions, in the order they occurred.
     [[nodiscard]] const std::vector<std::exception_ptr>& exceptions() const noexcept { return errors_; }
-    /// How many exceptions the group holds.
+    /// How many exceptions the group holds (a nested group counts as one).
     [[nodiscard]] std::size_t size() const noexcept { return errors_.size(); }
+    /// The summary message the group was made with (Python's `message`; what() adds the list).
+    [[nodiscard]] const std::string& message() const noexcept { return message_; }
     /// The first exception of type E (or derived from it), or null. The pointer stays valid
     /// as long as the group.
     template <class E>
@@ -62,6 +67,87 @@ public:
                 return &e;
             } catch (...) {
             }
+        }
+        return nullptr;
+    }
+
+    /// Splits the group by exception type (Python's `split`): `first` holds the exceptions
+    /// of type E (or derived from it), `second` the others; either is empty (nullopt) when
+    /// nothing is left for it. Both keep the message, the order and the nesting: a nested
+    /// group is split the same way, and appears on each side that receives some of it.
+    ///
+    /// Groups are containers, not leaves: a group matches as a whole only when E is
+    /// exception_group or derives from it (then `*this` itself may match). So split of
+    /// std::runtime_error gives the runtime_errors inside, even though exception_group is
+    /// itself a std::runtime_error (only so that what() works as usual).
+    ///
+    /// Example:
+    /// @code
+    ///   auto [io, rest] = eg.split<std::system_error>();
+    ///   if (io) retry(*io);
+    ///   if (rest) throw *rest;
+    /// @endcode
+    template <class E>
+    [[nodiscard]] std::pair<std::optional<exception_group>, std::optional<exception_group>> split() const {
+        if constexpr (std::is_same_v<E, exception_group>) {
+            return {*this, std::nullopt};
+        } else if constexpr (std::is_base_of_v<exception_group, E>) {
+            if (dynamic_cast<const E*>(static_cast<const exception_group*>(this)) != nullptr) return {*this, std::nullopt};
+        }
+        std::vector<std::exception_ptr> match;
+        std::vector<std::exception_ptr> rest;
+        for (const auto& p : errors_) {
+            if (matches<E>(p)) {
+                match.push_back(p);
+            } else if (const exception_group* g = as_group(p)) {
+                auto [m, r] = g->split<E>();
+                if (m) match.push_back(std::make_exception_ptr(std::move(*m)));
+                if (r) rest.push_back(std::make_exception_ptr(std::move(*r)));
+            } else {
+                rest.push_back(p);
+            }
+        }
+        auto group = [this](std::vector<std::exception_ptr>&& v) {
+            return v.empty() ? std::nullopt : std::optional<exception_group>(std::in_place, std::move(v), message_);
+        };
+        return {group(std::move(match)), group(std::move(rest))};
+    }
+    /// The exceptions of type E (Python's `subgroup`): `split<E>().first`.
+    /// Example: `if (auto io = eg.subgroup<std::system_error>()) log(io->what());`
+    template <class E>
+    [[nodiscard]] std::optional<exception_group> subgroup() const {
+        return split<E>().first;
+    }
+
+    /// Internal: true when `p` holds an E, a group counting only for a group type E (see split).
+    template <class E>
+    [[nodiscard]] static bool matches(const std::exception_ptr& p) noexcept {
+        try {
+            std::rethrow_exception(p);
+        } catch (const exception_group& g) {
+            if constexpr (std::is_base_of_v<exception_group, E>) return dynamic_cast<const E*>(&g) != nullptr;
+            else return false;
+        } catch (...) {
+        }
+        if constexpr (std::is_base_of_v<exception_group, E>) {
+            return false;
+        } else {
+            try {
+                std::rethrow_exception(p);
+            } catch (const E&) {
+                return true;
+            } catch (...) {
+            }
+            return false;
+        }
+    }
+    /// Internal: the group `p` holds, or null. Valid as long as `p`.
+    [[nodiscard]] static const exception_group* as_group(const std::exception_ptr& p) noexcept {
+        try {
+            std::rethrow_exception(p);
+        } catch (const exception_group& g) {
+            return &g;
+        } catch (...) {
         }
         return nullptr;
     }
@@ -93,7 +179,129 @@ private:
     }
 
     std::vector<std::exception_ptr> errors_;
+    std::string message_;
 };
+
+namespace detail {
+
+/// The exception type a handle_group handler takes: E from `R (const E&)`.
+/// (Generic lambdas have no single parameter type: handlers must name theirs.)
+template <class F> struct handler_arg : handler_arg<decltype(&std::remove_cvref_t<F>::operator())> {};
+template <class F> struct handler_arg<F*const> : handler_arg<F*> {};
+template <class R, class A> struct handler_arg<R(A)> { using type = A; };
+template <class R, class A> struct handler_arg<R(A) noexcept> { using type = A; };
+template <class R, class A> struct handler_arg<R (*)(A)> { using type = A; };
+template <class R, class A> struct handler_arg<R (*)(A) noexcept> { using type = A; };
+template <class C, class R, class A> struct handler_arg<R (C::*)(A)> { using type = A; };
+template <class C, class R, class A> struct handler_arg<R (C::*)(A) const> { using type = A; };
+template <class C, class R, class A> struct handler_arg<R (C::*)(A) noexcept> { using type = A; };
+template <class C, class R, class A> struct handler_arg<R (C::*)(A) const noexcept> { using type = A; };
+
+/// Calls `f(e)` for every E in `g` (nested groups walked in order).
+template <class E, class F>
+void for_each_in_group(const exception_group& g, F& f) {
+    for (const auto& p : g.exceptions()) {
+        if (exception_group::matches<E>(p)) {
+            try {
+                std::rethrow_exception(p);
+            } catch (const E& e) {
+                f(e);
+            }
+        } else if (const exception_group* inner = exception_group::as_group(p)) {
+            for_each_in_group<E>(*inner, f);
+        }
+    }
+}
+
+/// One `except*` clause: takes the handler's exceptions out of `rest` and hands them to it,
+/// one at a time; what the handler throws is collected in `raised`.
+template <class H>
+void handle_clause(std::optional<exception_group>& rest, std::vector<std::exception_ptr>& raised, H& handler) {
+    using arg = typename handler_arg<H>::type;
+    static_assert(std::is_reference_v<arg>, "coio::handle_group: a handler takes its exception by reference (const E&)");
+    using E = std::remove_cvref_t<arg>;
+    if (!rest) return;
+    auto [match, left] = rest->template split<E>();
+    rest = std::move(left);
+    if (!match) return;
+    auto call = [&](const E& e) {
+        try {
+            handler(const_cast<arg>(e));  // a handler may take E& (as `catch (E& e)` may)
+        } catch (...) {
+            raised.push_back(std::current_exception());
+        }
+    };
+    for_each_in_group<E>(*match, call);
+}
+
+} // namespace detail
+
+/// Handles the exceptions of a group by type, and rethrows what no handler took (Python's
+/// `except*`): a failure of a kind nobody expected is never dropped by accident.
+///
+/// Each handler is a callable taking one exception by reference, `(const E&)`; they work as
+/// `except*` clauses, in order: the first handler is called once for each exception of its
+/// type E (or derived) in the group, nested groups included, then the second handler for each
+/// of its type among those left, and so on. Groups are walked, not matched, unless a
+/// handler's E is exception_group itself (see exception_group::split).
+///
+/// Then, as Python does: if every exception was handled and no handler threw, it returns.
+/// Otherwise it throws an exception_group with `eg`'s message: the unhandled ones alone (same
+/// order and nesting) if no handler threw; else what the handlers threw, followed by the
+/// group of unhandled ones.
+///
+/// Throws: exception_group, as above.
+///
+/// Cancellation: not a suspension point; cancellations are never in a group.
+///
+/// Example:
+/// @code
+///   try { co_await coio::task_group::run(body); }
+///   catch (const coio::exception_group& eg) {
+///       coio::handle_group(eg,
+///           [](const std::system_error& e) { log("I/O", e.code()); },
+///           [](const std::invalid_argument& e) { log("bad input", e.what()); });
+///       // anything else (a std::logic_error, a bug) is rethrown, in an exception_group
+///   }
+/// @endcode
+template <class... Handlers>
+void handle_group(const exception_group& eg, Handlers&&... handlers) {
+    std::optional<exception_group> rest(eg);
+    std::vector<std::exception_ptr> raised;
+    (detail::handle_clause(rest, raised, handlers), ...);
+    if (raised.empty()) {
+        if (rest) throw *std::move(rest);
+        return;
+    }
+    if (rest) raised.push_back(std::make_exception_ptr(*std::move(rest)));
+    throw exception_group(std::move(raised), eg.message());
+}
+
+/// handle_group for any exception, as `catch (...)` gives it: a group is handled as above; a
+/// single exception (Python's "naked" exception) goes to the first handler of its type, and
+/// is rethrown unchanged if there is none (a cancelled_error, for instance).
+///
+/// Throws: the unhandled exception unchanged; exception_group when a handler threw (what it
+/// threw), or as handle_group(const exception_group&, ...) for a group.
+///
+/// Example:
+/// @code
+///   catch (...) {
+///       coio::handle_group(std::current_exception(),
+///           [](const coio::timeout_error&) { std::puts("slow"); });
+///   }
+/// @endcode
+template <class... Handlers>
+void handle_group(const std::exception_ptr& e, Handlers&&... handlers) {
+    if (const exception_group* g = exception_group::as_group(e)) return handle_group(*g, handlers...);
+    if (!e) return;
+    exception_group one({e}, "");
+    std::optional<exception_group> rest(one);
+    std::vector<std::exception_ptr> raised;
+    (detail::handle_clause(rest, raised, handlers), ...);
+    if (!raised.empty()) throw exception_group(std::move(raised), "");
+    if (rest) std::rethrow_exception(e);
+}
 
 namespace detail {
 

@@ -1,6 +1,7 @@
 // coio/coio.hpp - everything coio offers: asyncio for C++20 on io_uring.
 #pragma once
 
+#include <coio/address_info.hpp>
 #include <coio/as_completed.hpp>
 #include <coio/async_generator.hpp>
 #include <coio/awaitable_traits.hpp>
@@ -9,6 +10,8 @@
 #include <coio/coro.hpp>
 #include <coio/datagram.hpp>
 #include <coio/dns.hpp>
+#include <coio/dns_errors.hpp>
+#include <coio/dns_records.hpp>
 #include <coio/endpoint.hpp>
 #include <coio/errors.hpp>
 #include <coio/event.hpp>
@@ -18,6 +21,7 @@
 #include <coio/loop.hpp>
 #include <coio/outcome.hpp>
 #include <coio/queue.hpp>
+#include <coio/resolver_options.hpp>
 #include <coio/run.hpp>
 #include <coio/semaphore.hpp>
 #include <coio/server.hpp>

@@ -1,4 +1,8 @@
 // coio/resolver_options.hpp - settings of a DNS resolver (aiodns' DNSResolver arguments).
+//
+// Plain data, no c-ares: loop_options carries one for the loop's default resolver, so that
+// `coio::run(main(), {.entries = 256, .resolver = {...}})` stays one flat initializer. The
+// loop only stores it; the DNS service (impl/dns_service.hpp) reads it on the first lookup.
 #pragma once
 
 #include <chrono>

@@ -19,6 +19,7 @@
 #include <coio/outcome.hpp>
 #include <coio/queue.hpp>
 #include <coio/run.hpp>
+#include <coio/scope_exit.hpp>
 #include <coio/semaphore.hpp>
 #include <coio/server.hpp>
 #include <coio/shield.hpp>

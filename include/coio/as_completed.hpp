@@ -105,6 +105,7 @@ private:
 template <class S>
 class [[nodiscard]] as_completed_next {
 public:
+    /// Internal: made by as_completed_range::next() and its iterator.
     explicit as_completed_next(detail::as_completed_state<S>* s) noexcept : s_(s) {}
     bool await_ready() const { return s_->ready(); }
     bool await_suspend(std::coroutine_handle<> h) { return s_->suspend(h); }
@@ -119,6 +120,7 @@ private:
 template <class S>
 class as_completed_range {
 public:
+    /// Internal: made by coio::as_completed.
     explicit as_completed_range(std::vector<detail::ref_ptr<S>> children)
         : s_(std::make_unique<detail::as_completed_state<S>>(std::move(children))) {}
 
@@ -134,14 +136,19 @@ public:
     /// Input iterator over size() `next()` awaitables.
     class iterator {
     public:
-        using iterator_category = std::input_iterator_tag;
-        using value_type = as_completed_next<S>;
-        using difference_type = std::ptrdiff_t;
+        using iterator_category = std::input_iterator_tag;  ///< Single pass.
+        using value_type = as_completed_next<S>;            ///< What `*it` gives: an awaitable.
+        using difference_type = std::ptrdiff_t;             ///< Required of iterators.
         iterator() noexcept = default;
+        /// Internal: the `i`-th step over `s` (begin() and end()).
         iterator(detail::as_completed_state<S>* s, std::size_t i) noexcept : s_(s), i_(i) {}
+        /// The awaitable giving the next result to complete (not the i-th awaitable's).
         value_type operator*() const noexcept { return value_type(s_); }
+        /// Advances to the next step.
         iterator& operator++() noexcept { ++i_; return *this; }
+        /// Advances to the next step.
         void operator++(int) noexcept { ++i_; }
+        /// Same step.
         friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.i_ == b.i_; }
 
     private:

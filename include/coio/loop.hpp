@@ -743,7 +743,8 @@ inline void event_loop::dump_tasks(std::ostream& os) const {
 }
 
 // ---- future_base / task_base (need the complete event_loop) --------------------------
-
+/// @cond DETAIL
+// (Out-of-line members of detail classes: without this Doxygen reports them as unknown.)
 namespace detail {
 
 inline future_base::future_base(event_loop* loop) noexcept : loop_(loop) {
@@ -878,6 +879,7 @@ inline void task_base::run_step(work_item* w) noexcept {
 }
 
 } // namespace detail
+/// @endcond
 } // namespace coio
 
 // event_loop::create_task and run_until_complete are defined in <coio/task.hpp>.

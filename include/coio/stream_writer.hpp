@@ -59,7 +59,9 @@ public:
     explicit stream_writer(detail::stream_state* s) noexcept : s_(s) {
         if (s_) s_->add_handle();
     }
+    /// Takes over `o`'s handle; `o` becomes empty.
     stream_writer(stream_writer&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Drops the handle held (see ~stream_writer), then takes over `o`'s.
     stream_writer& operator=(stream_writer&& o) noexcept {
         if (this != &o) {
             reset();

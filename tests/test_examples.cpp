@@ -250,7 +250,7 @@ TEST_CASE("Ctrl-C ends the seed examples with status 130 and their output flushe
     }
 }
 
-TEST_CASE("http_server: Ctrl-C exits 130; an error at startup prints its type and exits 1") {
+TEST_CASE("http_server: Ctrl-C exits 130, an error at startup prints its type and exits 1") {
     {
         child c("http_server", {"--port", "0"});
         const auto url = c.wait_for_output(std::regex(R"(http://127\.0\.0\.1:(\d+)/)"), 10s);

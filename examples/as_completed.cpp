@@ -32,4 +32,4 @@ coio::coro<void> main_coro() {
     }
 }
 
-int main() { coio::run(main_coro()); }
+int main() { return coio::run_main(main_coro()); }  // Ctrl-C: exit status 130

@@ -44,4 +44,4 @@ coio::coro<void> main_coro() {
                 std::chrono::duration<double>(coio::clock::now() - start).count());
 }
 
-int main() { coio::run(main_coro()); }
+int main() { return coio::run_main(main_coro()); }  // Ctrl-C: exit status 130

@@ -48,10 +48,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    try {
-        return coio::run(client(host, static_cast<std::uint16_t>(port), count));
-    } catch (const std::exception& e) {
-        std::cerr << "echo_client: " << e.what() << '\n';  // e.g. "connect to 127.0.0.1:8888: Connection refused"
-        return 1;
-    }
+    // An error prints its type and message, e.g. "std::system_error: connect to
+    // 127.0.0.1:8888: Connection refused", and exits 1; Ctrl-C exits 130.
+    return coio::run_main(client(host, static_cast<std::uint16_t>(port), count));
 }

@@ -20,7 +20,9 @@
 //
 // Run:   echo_server [--host 127.0.0.1] [--port 8888] [--threads N] [--seconds S]
 // Try:   echo_client --port 8888        (or: printf 'hi\n' | nc -q1 127.0.0.1 8888)
-// It serves until Ctrl-C (or for --seconds S when given), then shuts down cleanly.
+// It serves until Ctrl-C (exit status 130) or SIGTERM (0), or for --seconds S when given, then
+// shuts down cleanly. Exit status 1 when a shard could not start (e.g. the port is taken);
+// when none could, it exits at once.
 #include <coio/future.hpp>
 #include <coio/run.hpp>
 #include <coio/server.hpp>
@@ -30,7 +32,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -57,6 +61,7 @@ struct shard {
     std::atomic<coio::event_loop*> loop{nullptr};
     coio::future<void>* stop = nullptr;
     std::atomic<bool> done{false};
+    std::atomic<bool> failed{false};
 };
 
 coio::coro<void> serve(std::string host, std::uint16_t port, bool share, shard& me, int index) {
@@ -105,16 +110,23 @@ int main(int argc, char** argv) {
                           {.handle_sigint = false});
             } catch (const std::exception& e) {
                 std::cerr << "shard " << i << ": " << e.what() << '\n';
+                shards[i].failed = true;
             }
             shards[i].done = true;
         });
     }
-    if (seconds > 0) {
-        timespec ts{static_cast<time_t>(seconds), static_cast<long>((seconds - static_cast<double>(static_cast<time_t>(seconds))) * 1e9)};
-        sigtimedwait(&stop_set, nullptr, &ts);
-    } else {
-        int sig = 0;
-        sigwait(&stop_set, &sig);
+    // Wait for a stop signal, the end of --seconds, or every shard having ended (none could
+    // start, typically): checked every 100 ms, so a server that cannot serve exits at once.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int stop_signal = 0;
+    for (;;) {
+        const timespec tick{0, 100'000'000};
+        if (const int sig = sigtimedwait(&stop_set, nullptr, &tick); sig > 0) {
+            stop_signal = sig;
+            break;
+        }
+        if (seconds > 0 && std::chrono::steady_clock::now() >= deadline) break;
+        if (std::all_of(shards.begin(), shards.end(), [](const shard& s) { return s.done.load(); })) break;
     }
     for (auto& s : shards) {
         while (!s.loop && !s.done) std::this_thread::yield();  // bounded: the shard starts or fails
@@ -124,6 +136,12 @@ int main(int argc, char** argv) {
         }
     }
     for (auto& t : pool) t.join();
+    const auto failed = std::count_if(shards.begin(), shards.end(), [](const shard& s) { return s.failed.load(); });
+    if (failed == static_cast<long>(shards.size())) {
+        std::cerr << "echo_server: no shard could start\n";
+        return 1;
+    }
     std::cout << "bye" << std::endl;
-    return 0;
+    if (failed > 0) return 1;
+    return stop_signal == SIGINT ? 128 + SIGINT : 0;  // Ctrl-C: 130, as a shell expects
 }

@@ -28,4 +28,4 @@ coio::coro<void> main_coro() {
     std::printf("Total time: %.2f s\n", std::chrono::duration<double>(coio::clock::now() - start).count());
 }
 
-int main() { coio::run(main_coro()); }
+int main() { return coio::run_main(main_coro()); }  // Ctrl-C: exit status 130

@@ -88,11 +88,5 @@ int main(int argc, char** argv) {
             usage(argv[0], "unknown argument '" + std::string(arg) + "'");
         }
     }
-    try {
-        coio::run(amain(), options);
-    } catch (const std::exception& e) {
-        std::cerr << argv[0] << ": " << e.what() << '\n';
-        return 1;
-    }
-    return 0;
+    return coio::run_main(amain(), options);  // errors: "type: message", exit 1; Ctrl-C: 130
 }

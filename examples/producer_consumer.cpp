@@ -61,4 +61,4 @@ coio::coro<int> main_() {
     co_return total_produced == total_consumed ? 0 : 1;
 }
 
-int main() { return coio::run(main_()); }
+int main() { return coio::run_main(main_()); }  // Ctrl-C: exit status 130

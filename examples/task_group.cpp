@@ -49,4 +49,4 @@ coio::coro<int> main_() {
     co_return 0;
 }
 
-int main() { return coio::run(main_()); }
+int main() { return coio::run_main(main_()); }  // Ctrl-C: exit status 130

@@ -58,4 +58,4 @@ coio::coro<int> main_() {
     co_return 0;
 }
 
-int main() { return coio::run(main_(), {.executor_threads = 4}); }
+int main() { return coio::run_main(main_(), {.executor_threads = 4}); }  // Ctrl-C: exit status 130

@@ -12,6 +12,7 @@
 #                  copy of its seed corpus (tests/fuzz/corpus/<target>); a finding fails it
 #   consumer       tests/consumer/run.sh: add_subdirectory, FetchContent, find_package
 #   benchmarks     every bench_* executable of the gcc-release build, run once, briefly
+#   docs           the API reference (Doxygen, target `docs`): fails on a new warning
 #
 # Usage: scripts/test.sh [step...]        (default: all steps above, in that order)
 # Environment:
@@ -26,7 +27,7 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_root=${COIO_BUILD_ROOT:-$repo/build}
 jobs=${COIO_JOBS:-2}
-all_steps=(gcc-release clang-release asan tsan fuzz consumer benchmarks)
+all_steps=(gcc-release clang-release asan tsan fuzz consumer benchmarks docs)
 
 export CMAKE_GENERATOR=Ninja
 # Sanitizer runtime options (kept if the caller already chose some).
@@ -195,6 +196,15 @@ step_benchmarks() {
     echo "benchmarks run: $count, failed: $bad, not Google Benchmark programs: $skipped"
     [[ $count -gt 0 ]] || return 2
     [[ $bad -eq 0 ]]
+}
+
+# ---- API reference ---------------------------------------------------------------------
+# Its own small tree: configuring builds nothing, and the target runs only Doxygen.
+step_docs() {
+    local dir=$build_root/docs
+    configure "$dir" g++ -DCOIO_BUILD_TESTS=OFF -DCOIO_BUILD_EXAMPLES=OFF \
+        -DCOIO_BUILD_BENCHMARKS=OFF -DCOIO_VERIFY_HEADERS=OFF &&
+        cmake --build "$dir" --target docs
 }
 
 # ---- driver ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 #include <coio/task.hpp>
 
 #include <csignal>
+#include <cstdio>
+#include <unistd.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -91,4 +93,92 @@ TEST_CASE("Ctrl-C cancels main and run throws keyboard_interrupt") {
     struct sigaction now {};
     ::sigaction(SIGINT, &saved, &now);
     CHECK(now.sa_handler == SIG_DFL);  // coio restored the disposition it found
+}
+
+namespace {
+
+/// Runs `f` with stderr redirected into a temporary file and returns what it wrote.
+template <class F>
+std::string capture_stderr(F&& f) {
+    std::fflush(stderr);
+    std::FILE* tmp = std::tmpfile();
+    REQUIRE(tmp);
+    const int saved = ::dup(STDERR_FILENO);
+    ::dup2(::fileno(tmp), STDERR_FILENO);
+    f();
+    std::fflush(stderr);
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+    std::rewind(tmp);
+    std::string text;
+    char buf[512];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, tmp)) > 0;) text.append(buf, n);
+    std::fclose(tmp);
+    return text;
+}
+
+struct not_a_std_exception {};
+
+}  // namespace
+
+TEST_CASE("run_main returns main's int, or 0 for other results") {
+    CHECK(coio::run_main([]() -> coio::coro<int> { co_return 7; }()) == 7);
+    CHECK(coio::run_main([]() -> coio::coro<void> { co_return; }()) == 0);
+    CHECK(coio::run_main([]() -> coio::coro<std::string> { co_return "ignored"; }()) == 0);
+}
+
+TEST_CASE("run_main prints an uncaught exception's demangled type and message and returns 1") {
+    int status = -1;
+    std::string err = capture_stderr([&] {
+        status = coio::run_main([]() -> coio::coro<void> {
+            co_await coio::sleep(1ms);
+            throw std::invalid_argument("bad input");
+        }());
+    });
+    CHECK(status == 1);
+    CHECK(err == "std::invalid_argument: bad input\n");
+
+    err = capture_stderr([&] {
+        status = coio::run_main([]() -> coio::coro<int> {
+            throw not_a_std_exception{};
+            co_return 0;
+        }());
+    });
+    CHECK(status == 1);
+    CHECK(err == "(anonymous namespace)::not_a_std_exception: (not a std::exception)\n");
+
+    err = capture_stderr([&] {
+        status = coio::run_main([]() -> coio::coro<void> {
+            coio::current_task().cancel();
+            co_await coio::sleep(1ms);
+        }());
+    });
+    CHECK(status == 1);
+    CHECK(err == "coio::cancelled_error: task cancelled\n");
+}
+
+TEST_CASE("run_main returns 130 after Ctrl-C, quietly, with stdout flushed") {
+    struct sigaction saved {};
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ::sigaction(SIGINT, &dfl, &saved);
+    int status = -1;
+    bool cleaned_up = false;
+    const std::string err = capture_stderr([&] {
+        status = coio::run_main([](bool& cleaned) -> coio::coro<void> {
+            coio::get_running_loop().call_later(10ms, [] { std::raise(SIGINT); });
+            try {
+                co_await coio::sleep(10s);
+            } catch (const coio::cancelled_error&) {
+                cleaned = true;
+                throw;
+            }
+        }(cleaned_up));
+    });
+    ::sigaction(SIGINT, &saved, nullptr);
+    CHECK(status == 130);
+    CHECK(status == coio::exit_status_interrupted);
+    CHECK(cleaned_up);
+    CHECK(err.empty());
 }

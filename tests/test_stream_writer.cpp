@@ -4,14 +4,17 @@
 #include "support/stream_pair.hpp"
 
 #include <coio/run.hpp>
+#include <coio/server.hpp>
 #include <coio/sleep.hpp>
 #include <coio/socket.hpp>
 #include <coio/streams.hpp>
 #include <coio/task.hpp>
 #include <coio/timeout.hpp>
 
+#include <any>
 #include <chrono>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -128,4 +131,29 @@ TEST_CASE("stream_writer: dropping reader and writer closes the connection") {
         CHECK(empty.is_closing());
         CHECK_THROWS_AS(empty.write("x"), coio::invalid_state_error);
     });
+}
+
+TEST_CASE("stream_writer: get_extra_info as in asyncio - peername, sockname, socket, unknown names") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair();
+        const std::any peer = c.writer.get_extra_info("peername");
+        REQUIRE(std::any_cast<coio::endpoint>(&peer));
+        CHECK(std::any_cast<coio::endpoint>(peer) == c.peer.local_address());
+        CHECK(std::any_cast<coio::endpoint>(c.writer.get_extra_info("sockname")) == c.peer.peer_address());
+        CHECK(std::any_cast<const coio::socket*>(c.writer.get_extra_info("socket")) == &c.writer.socket());
+        CHECK_FALSE(c.writer.get_extra_info("sslcontext").has_value());          // asyncio: None
+        CHECK(std::any_cast<int>(c.writer.get_extra_info("nonsense", 7)) == 7);  // the default
+    });
+    run_test([]() -> coio::coro<void> {
+        const std::string path = "/tmp/coio-test-extra-info-" + std::to_string(::getpid()) + ".sock";
+        auto srv = co_await coio::start_unix_server(
+            [](coio::stream_reader, coio::stream_writer) -> coio::coro<void> { co_return; }, path);
+        auto [r, w] = co_await coio::open_unix_connection(path);
+        CHECK(std::any_cast<std::string>(w.get_extra_info("peername")) == path);
+        CHECK(std::any_cast<std::string>(w.get_extra_info("sockname")).empty());  // an unbound client
+        w.close();
+        srv.close();
+        co_await srv.wait_closed();
+    });
+    CHECK_THROWS_AS(coio::stream_writer().get_extra_info("peername"), coio::invalid_state_error);
 }

@@ -248,6 +248,7 @@ private:
 template <class S>
 class as_completed_range {
 public:
+    /// Internal: made by coio::as_completed.
     explicit as_completed_range(std::vector<detail::ref_ptr<S>> children, std::optional<clock::duration> timeout = {})
         : s_(std::make_unique<detail::as_completed_state<S>>(std::move(children), timeout)) {}
 
@@ -263,14 +264,19 @@ public:
     /// Input iterator over size() `next()` awaitables.
     class iterator {
     public:
-        using iterator_category = std::input_iterator_tag;
-        using value_type = as_completed_next<S>;
-        using difference_type = std::ptrdiff_t;
+        using iterator_category = std::input_iterator_tag;  ///< Single pass.
+        using value_type = as_completed_next<S>;            ///< What `*it` gives: an awaitable.
+        using difference_type = std::ptrdiff_t;             ///< Required of iterators.
         iterator() noexcept = default;
+        /// Internal: the `i`-th step over `s` (begin() and end()).
         iterator(detail::as_completed_state<S>* s, std::size_t i) noexcept : s_(s), i_(i) {}
+        /// The awaitable giving the next result to complete (not the i-th awaitable's).
         value_type operator*() const noexcept { return value_type(s_); }
+        /// Advances to the next step.
         iterator& operator++() noexcept { ++i_; return *this; }
+        /// Advances to the next step.
         void operator++(int) noexcept { ++i_; }
+        /// Same step.
         friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.i_ == b.i_; }
 
     private:

@@ -23,6 +23,7 @@
 #include <coio/queue.hpp>
 #include <coio/resolver_options.hpp>
 #include <coio/run.hpp>
+#include <coio/scope_exit.hpp>
 #include <coio/semaphore.hpp>
 #include <coio/server.hpp>
 #include <coio/shield.hpp>

@@ -105,11 +105,14 @@ public:
         static constexpr std::uintptr_t root_tag = 1;
         std::uintptr_t link = 0;
     };
+    /// The coroutine handle type.
     using handle_type = std::coroutine_handle<promise_type>;
 
     /// An empty coro (awaiting it throws invalid_state_error).
     coro() noexcept = default;
+    /// Takes over `o`'s coroutine; `o` becomes empty.
     coro(coro&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+    /// Takes over `o`'s coroutine, destroying the one held before (if never run, unstarted).
     coro& operator=(coro o) noexcept { std::swap(h_, o.h_); return *this; }
     ~coro() { if (h_) h_.destroy(); }
 
@@ -118,7 +121,7 @@ public:
 
     /// The awaiter: runs the coroutine inline, resuming the awaiter when it finishes.
     struct awaiter {
-        handle_type h;
+        handle_type h;  ///< The coroutine to run.
         bool await_ready() const {
             if (!h || h.promise().started()) [[unlikely]] detail::throw_bad_await(static_cast<bool>(h));
             return false;

@@ -304,6 +304,8 @@ private:
 
 } // namespace coio
 
+/// @cond STD_SPECIALIZATIONS
+// (Doxygen cannot place a specialization of a std template it does not see.)
 /// Hash of an endpoint (family, address, port, scope id), for unordered containers.
 template <>
 struct std::hash<coio::endpoint> {
@@ -323,3 +325,4 @@ struct std::hash<coio::endpoint> {
         return h;
     }
 };
+/// @endcond

@@ -6,10 +6,18 @@
 #include <coio/loop.hpp>
 #include <coio/task.hpp>
 
-#include <csignal>
-#include <cerrno>
+#include <cxxabi.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <typeinfo>
 
 namespace coio {
 
@@ -104,6 +112,90 @@ T run(coro<T> main, run_options options = {}) {
     }
     if (loop.interrupted() && t.cancelled()) throw keyboard_interrupt();
     return t.state()->take_for_await();
+}
+
+/// The exit status run_main returns after Ctrl-C: 128 + SIGINT, what a shell reports for a
+/// program that SIGINT ended (and what Python exits with after an uncaught KeyboardInterrupt).
+inline constexpr int exit_status_interrupted = 128 + SIGINT;
+
+namespace detail {
+
+/// The demangled name of the exception being handled ("std::runtime_error"), or
+/// "unknown exception" when the runtime cannot say. Call only inside a catch block.
+inline std::unique_ptr<char, void (*)(void*)> current_exception_type_name() noexcept {
+    const std::type_info* type = abi::__cxa_current_exception_type();
+    int status = -1;
+    char* name = type ? abi::__cxa_demangle(type->name(), nullptr, nullptr, &status) : nullptr;
+    if (status != 0 || !name) {
+        std::free(name);
+        return {nullptr, &std::free};
+    }
+    return {name, &std::free};
+}
+
+/// Writes "<type>: <message>" for the exception being handled to stderr, after flushing
+/// stdout so the program's own output comes first. Call only inside a catch block.
+inline void report_uncaught(const char* message) noexcept {
+    std::fflush(stdout);
+    auto name = current_exception_type_name();
+    std::fprintf(stderr, "%s: %s\n", name ? name.get() : "unknown exception", message);
+    std::fflush(stderr);
+}
+
+} // namespace detail
+
+/// Runs `main` with coio::run and turns the way it ended into a process exit status, as
+/// `python prog.py` does for `asyncio.run(main())`: meant to be returned from `main()`.
+///
+/// - `main` returns: its value when it is an `int` (the program's exit status), else 0.
+/// - Ctrl-C (keyboard_interrupt): every task was shut down cleanly; returns
+///   exit_status_interrupted (130) without printing anything.
+/// - Any other exception, including io_uring being refused at startup: prints its demangled
+///   type and message to stderr (`std::runtime_error: no such file`, like the last line of a
+///   Python traceback) and returns 1. cancelled_error and exceptions that are not
+///   std::exception are reported the same way, with their type name.
+///
+/// In every case stdout is flushed before run_main returns (and before anything is printed to
+/// stderr), so output written with printf or std::cout reaches a pipe even when the program
+/// was interrupted; `std::terminate` is never reached.
+///
+/// @param main     the coroutine to run (as for coio::run).
+/// @param options  loop settings, as for coio::run.
+/// Returns: the exit status described above. Throws: nothing.
+///
+/// Cancellation: Ctrl-C cancels `main` (see coio::run); a second Ctrl-C during the shutdown
+/// ends the process at once, the default way.
+///
+/// Example:
+/// @code
+///   coio::coro<void> amain() { co_await coio::sleep(1s); std::puts("done"); }
+///   int main() { return coio::run_main(amain()); }
+/// @endcode
+template <class T>
+int run_main(coro<T> main, run_options options = {}) noexcept {
+    int status = 0;
+    try {
+        if constexpr (std::is_same_v<T, int>) {
+            status = coio::run(std::move(main), options);
+        } else if constexpr (std::is_void_v<T>) {
+            coio::run(std::move(main), options);
+        } else {
+            (void)coio::run(std::move(main), options);
+        }
+    } catch (const keyboard_interrupt&) {
+        status = exit_status_interrupted;
+    } catch (const std::exception& e) {
+        detail::report_uncaught(e.what());
+        status = 1;
+    } catch (const cancelled_error& e) {
+        detail::report_uncaught(e.what());
+        status = 1;
+    } catch (...) {
+        detail::report_uncaught("(not a std::exception)");
+        status = 1;
+    }
+    std::fflush(stdout);
+    return status;
 }
 
 } // namespace coio

@@ -159,8 +159,10 @@ public:
         s.type_ = s.getsockopt(SOL_SOCKET, SO_TYPE);
         return s;
     }
+    /// Takes over `o`'s descriptor; `o` is left closed.
     socket(socket&& o) noexcept
         : fd_(std::exchange(o.fd_, -1)), family_(o.family_), type_(o.type_), unlink_path_(std::move(o.unlink_path_)) {}
+    /// Closes the descriptor held, then takes over `o`'s; `o` is left closed.
     socket& operator=(socket&& o) noexcept {
         if (this != &o) {
             close_now();

@@ -12,7 +12,10 @@
 #include <coio/socket.hpp>
 #include <coio/stream_chunk.hpp>
 
+#include <any>
 #include <cstddef>
+#include <exception>
+#include <string>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -56,7 +59,9 @@ public:
     explicit stream_writer(detail::stream_state* s) noexcept : s_(s) {
         if (s_) s_->add_handle();
     }
+    /// Takes over `o`'s handle; `o` becomes empty.
     stream_writer(stream_writer&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Drops the handle held (see ~stream_writer), then takes over `o`'s.
     stream_writer& operator=(stream_writer&& o) noexcept {
         if (this != &o) {
             reset();
@@ -132,6 +137,38 @@ public:
     /// The local address (asyncio's get_extra_info("sockname")).
     /// Throws: as peername().
     [[nodiscard]] endpoint sockname() const { return socket().local_address(); }
+    /// asyncio's `writer.get_extra_info(name, default=None)`: information about the
+    /// connection by name, or `default_value` (empty, asyncio's None) for a name it does not
+    /// know or a value the socket cannot give (e.g. it was closed).
+    ///
+    /// | name | type held by the std::any |
+    /// | --- | --- |
+    /// | `"peername"` | coio::endpoint (TCP), std::string path (Unix socket) |
+    /// | `"sockname"` | coio::endpoint (TCP), std::string path (Unix socket) |
+    /// | `"socket"` | `const coio::socket*` |
+    ///
+    /// The typed accessors peername(), sockname() and socket() say the same without a cast.
+    /// @param name           the key, as in asyncio.
+    /// @param default_value  returned when there is no such information.
+    /// Returns: the value, in a std::any. Throws: invalid_state_error on an empty writer.
+    /// Cancellation: not a suspension point.
+    /// Example:
+    /// @code
+    ///   std::any peer = writer.get_extra_info("peername");
+    ///   if (auto* ep = std::any_cast<coio::endpoint>(&peer)) std::cout << *ep << '\n';
+    /// @endcode
+    [[nodiscard]] std::any get_extra_info(std::string_view name, std::any default_value = {}) const {
+        const coio::socket& sock = state().sock();
+        if (name == "socket") return &sock;
+        const bool peer = name == "peername";
+        if (!peer && name != "sockname") return default_value;
+        try {
+            if (sock.family() == AF_UNIX) return peer ? sock.peer_path() : sock.local_path();
+            return peer ? sock.peer_address() : sock.local_address();
+        } catch (const std::exception&) {
+            return default_value;  // closed, or an address family endpoint cannot hold
+        }
+    }
     /// The underlying socket (asyncio's get_extra_info("socket")), e.g. to set options.
     /// Do not read or write through it while the stream uses it.
     [[nodiscard]] const coio::socket& socket() const { return state().sock(); }

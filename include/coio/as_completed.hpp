@@ -2,7 +2,7 @@
 #pragma once
 
 #include <coio/awaitable_traits.hpp>
-#include <coio/detail/waiter_list.hpp>
+#include <coio/impl/waiter_list.hpp>
 #include <coio/gather.hpp>
 #include <coio/loop.hpp>
 

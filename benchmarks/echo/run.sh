@@ -17,6 +17,9 @@
 #   coio     <build>/benchmarks/echo/coio_echo_server, else <bin>/coio_echo_server,
 #            else <build>/examples/echo_server
 #   asio     <bin>/asio_echo_server                 Asio C++20 coroutines, io_uring backend
+#   coio-epoll  the coio server with COIO_BACKEND=epoll
+#   asio-epoll  <bin>/asio_epoll_echo_server        the same Asio server on its epoll reactor
+#   libuv    <bin>/uv_echo_server                   plain libuv (epoll)
 #   asyncio  /usr/bin/python3 asyncio_echo_server.py
 #   uvloop   the same script with --loop uvloop     (if python3-uvloop is installed)
 # plus any --server NAME=COMMAND (COMMAND contains {port}). A server must listen on
@@ -110,6 +113,13 @@ for cand in "$build/benchmarks/echo/coio_echo_server" "$bin/coio_echo_server" \
     if [[ -x $cand ]]; then add_server coio "$cand --port {port}"; break; fi
 done
 [[ -x $bin/asio_echo_server ]] && add_server asio "$bin/asio_echo_server --port {port}"
+# The epoll backend: the same coio server, told by COIO_BACKEND to run on epoll, next to
+# the epoll servers a user would otherwise pick.
+coio_cmd=""
+for i in "${!names[@]}"; do [[ ${names[$i]} == coio ]] && coio_cmd=${cmds[$i]}; done
+[[ -n $coio_cmd ]] && add_server coio-epoll "env COIO_BACKEND=epoll $coio_cmd"
+[[ -x $bin/asio_epoll_echo_server ]] && add_server asio-epoll "$bin/asio_epoll_echo_server --port {port}"
+[[ -x $bin/uv_echo_server ]] && add_server libuv "$bin/uv_echo_server --port {port}"
 if [[ -x /usr/bin/python3 ]]; then
     add_server asyncio "/usr/bin/python3 $here/asyncio_echo_server.py --port {port}"
     if /usr/bin/python3 -c 'import uvloop' 2>/dev/null; then

@@ -1,0 +1,373 @@
+// Tests of coio/tls.hpp: TLS over coio streams (OpenSSL 3), against coio itself and against
+// the openssl s_server / s_client tools and curl, with certificates made at test time.
+// ctest-labels: serial tls
+#include <coio/tls.hpp>
+#include "support/catch.hpp"
+
+#include <coio/gather.hpp>
+#include <coio/run.hpp>
+#include <coio/server.hpp>
+#include <coio/sleep.hpp>
+#include <coio/socket.hpp>
+#include <coio/task.hpp>
+#include <coio/timeout.hpp>
+
+#include "support/tls_env.hpp"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using tls_test::the_env;
+
+namespace {
+
+template <class F>
+void run_test(F body) {
+    coio::run([](F b) -> coio::coro<void> { co_await coio::wait_for(b(), 30s); }(std::move(body)));
+}
+
+coio::ssl_context server_ctx(const std::string& cert = "server.pem", const std::string& key = "server.key") {
+    coio::ssl_context ctx(coio::ssl_protocol::tls_server);
+    ctx.load_cert_chain(the_env().path(cert), the_env().path(key));
+    return ctx;
+}
+
+coio::ssl_context client_ctx(const std::string& ca = "ca.pem") {
+    coio::ssl_context ctx(coio::ssl_protocol::tls_client);
+    if (!ca.empty()) ctx.load_verify_locations(the_env().path(ca));
+    return ctx;
+}
+
+coio::coro<void> echo(coio::ssl_stream_reader r, coio::ssl_stream_writer w) {
+    for (int i = 0; i < 10'000'000; ++i) {  // bounded; ends at EOF long before
+        std::string d = co_await r.read(1 << 16);
+        if (d.empty()) break;
+        w.write(d);
+        co_await w.drain();
+    }
+    w.close();
+}
+
+std::uint16_t port_of(const coio::server& s) { return s.sockets().front().local_address().port(); }
+
+/// Waits (bounded) until something accepts TCP connections on 127.0.0.1:port.
+coio::coro<void> wait_listening(std::uint16_t port) {
+    for (int i = 0; i < 500; ++i) {
+        try {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port);
+            w.close();
+            co_await w.wait_closed();
+            co_return;
+        } catch (const std::system_error&) {
+        }
+        co_await coio::sleep(10ms);
+    }
+    throw std::runtime_error("nothing listens on port " + std::to_string(port));
+}
+
+/// Waits (bounded) for a child to exit; returns its status.
+coio::coro<int> wait_exit(tls_test::child& c, std::chrono::seconds limit = 20s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        if (const int st = c.poll(); st >= 0) co_return st;
+        co_await coio::sleep(10ms);
+    }
+    co_return -1;
+}
+
+/// The expected failure of a client handshake, as its message (empty: it succeeded).
+coio::coro<std::string> handshake_error(std::uint16_t port, coio::ssl_stream_options opts) {
+    try {
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port, std::move(opts));
+        // TLS 1.3: a server's refusal of the client certificate arrives after the client's
+        // handshake is done, with the first read. (Our servers echo, s_server -www answers.)
+        w.write("GET / HTTP/1.0\r\n\r\n");
+        std::string d = co_await r.read(1);
+        if (d.empty()) co_return "EOF";
+        co_return "";
+    } catch (const coio::ssl_error& e) {
+        co_return e.what();
+    }
+}
+
+}  // namespace
+
+TEST_CASE("tls: coio client and coio server round trip, peer info, close_notify EOF") {
+    run_test([]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto ctx = client_ctx();
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+        w.write("hello over tls\n");
+        std::string line = co_await r.readline();
+        CHECK(line == "hello over tls\n");
+        CHECK(w.version() == "TLSv1.3");
+        CHECK(!w.cipher().name.empty());
+        CHECK(w.cipher().secret_bits >= 128);
+        auto cert = w.peercert();
+        REQUIRE(cert);
+        CHECK(cert->subject == "CN=localhost");
+        CHECK(cert->issuer == "CN=coio-test-CA");
+        CHECK(cert->subject_alt_names == std::vector<std::string>{"DNS:localhost", "IP:127.0.0.1"});
+        CHECK(!cert->der.empty());
+        CHECK(!w.selected_alpn_protocol());
+        CHECK(!w.can_write_eof());
+        w.write("a\nb\n");
+        const std::string ab = co_await r.readexactly(4);
+        CHECK(ab == "a\nb\n");
+        w.close();
+        CHECK(w.is_closing());
+        // The server echoes, then closes with close_notify after our close_notify: EOF.
+        std::string rest = co_await r.read();
+        CHECK(rest.empty());
+        CHECK(r.at_eof());
+        co_await w.wait_closed();
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+TEST_CASE("tls: the IP address is checked against the certificate when it is the host") {
+    run_test([]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = client_ctx()});
+        CHECK(!w.server_name());
+        w.write("x");
+        const std::string x = co_await r.read(10);
+        CHECK(x == "x");
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+TEST_CASE("tls: verification failures are ssl_cert_verification_error with OpenSSL's reason") {
+    run_test([]() -> coio::coro<void> {
+        auto good = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto expired = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx("expired.pem")});
+        auto self = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx("self.pem", "self.key")});
+
+        // No CA loaded at all / a different CA: the chain cannot be built.
+        std::string e = co_await handshake_error(port_of(good), {.ssl = client_ctx("")});
+        CHECK(e == "certificate verify failed: unable to get local issuer certificate");
+        e = co_await handshake_error(port_of(good), {.ssl = client_ctx("other_ca.pem")});
+        CHECK(e == "certificate verify failed: unable to get local issuer certificate");
+
+        // Wrong host name.
+        try {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(good),
+                                                         {.ssl = client_ctx(), .server_hostname = "wrong.example"});
+            FAIL("connected despite the wrong host name");
+        } catch (const coio::ssl_cert_verification_error& err) {
+            CHECK(std::string(err.what()) ==
+                  "certificate verify failed: hostname mismatch, certificate is not valid for 'wrong.example'");
+            CHECK(err.verify_code() == X509_V_ERR_HOSTNAME_MISMATCH);
+            CHECK(err.verify_message() == "hostname mismatch");
+            CHECK(err.code().category() == coio::ssl_category());
+            CHECK(err.code().value() == SSL_R_CERTIFICATE_VERIFY_FAILED);
+        }
+
+        e = co_await handshake_error(port_of(expired), {.ssl = client_ctx(), .server_hostname = "localhost"});
+        CHECK(e == "certificate verify failed: certificate has expired");
+        e = co_await handshake_error(port_of(self), {.ssl = client_ctx(), .server_hostname = "localhost"});
+        CHECK(e == "certificate verify failed: self-signed certificate");
+
+        // Verification off, explicitly: the self-signed server is accepted.
+        auto lax = client_ctx("");
+        CHECK_THROWS_AS(lax.verify_mode(coio::verify_mode::cert_none), std::invalid_argument);
+        lax.check_hostname(false);
+        lax.verify_mode(coio::verify_mode::cert_none);
+        e = co_await handshake_error(port_of(self), {.ssl = lax});
+        CHECK(e.empty());
+
+        // The self-signed certificate itself as the trusted CA: accepted.
+        e = co_await handshake_error(port_of(self), {.ssl = client_ctx("self.pem"), .server_hostname = "localhost"});
+        CHECK(e.empty());
+
+        // The servers survived every failed handshake.
+        e = co_await handshake_error(port_of(good), {.ssl = client_ctx(), .server_hostname = "localhost"});
+        CHECK(e.empty());
+        for (auto* s : {&good, &expired, &self}) {
+            s->close();
+            co_await s->wait_closed();
+        }
+    });
+}
+
+TEST_CASE("tls: ssl_context errors name the file; contradictory settings are refused") {
+    coio::ssl_context ctx(coio::ssl_protocol::tls_server);
+    try {
+        ctx.load_cert_chain("/nonexistent/cert.pem", "/nonexistent/key.pem");
+        FAIL("loaded a missing file");
+    } catch (const coio::ssl_error& e) {
+        CHECK(std::string(e.what()).find("/nonexistent/cert.pem") != std::string::npos);
+    }
+    CHECK_THROWS_AS(ctx.load_cert_chain(the_env().path("server.pem"), the_env().path("client.key")), coio::ssl_error);
+    CHECK_THROWS_AS(ctx.set_alpn_protocols({""}), std::invalid_argument);
+    CHECK_THROWS_AS(ctx.set_ciphers("NO-SUCH-CIPHER"), coio::ssl_error);
+    coio::ssl_context empty;
+    CHECK_THROWS_AS(empty.check_hostname(), coio::invalid_state_error);
+    auto def = coio::create_default_context();
+    CHECK(def.check_hostname());
+    CHECK(def.verify_mode() == coio::verify_mode::cert_required);
+    CHECK(def.minimum_version() == coio::tls_version::tlsv1_2);
+    CHECK(!def.server_side());
+    def.minimum_version(coio::tls_version::tlsv1_3);
+    CHECK(def.minimum_version() == coio::tls_version::tlsv1_3);
+}
+
+namespace {
+
+/// openssl s_server on a free port with `extra` arguments; waits until it listens.
+struct s_server {
+    std::uint16_t port = tls_test::free_port();
+    tls_test::child proc;
+    explicit s_server(std::vector<std::string> extra)
+        : proc([&] {
+              std::vector<std::string> a{"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port),
+                                         "-cert", the_env().path("server.pem"), "-key", the_env().path("server.key")};
+              a.insert(a.end(), extra.begin(), extra.end());
+              return a;
+          }(),
+               "/dev/null", the_env().path("s_server.out"), the_env().path("s_server.err")) {}
+};
+
+coio::coro<std::string> https_get_all(coio::ssl_stream_reader& r, coio::ssl_stream_writer& w) {
+    w.write("GET / HTTP/1.0\r\n\r\n");
+    co_await w.drain();
+    co_return co_await r.read();
+}
+
+}  // namespace
+
+TEST_CASE("tls: client against openssl s_server: GET, ALPN, client certificates") {
+    SECTION("plain GET with verification, and ALPN") {
+        s_server srv({"-www", "-alpn", "http/1.1,h2"});
+        run_test([&]() -> coio::coro<void> {
+            co_await wait_listening(srv.port);
+            auto ctx = client_ctx();
+            ctx.set_alpn_protocols({"h2", "http/1.1"});
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", srv.port, {.ssl = ctx, .server_hostname = "localhost"});
+            CHECK(w.selected_alpn_protocol() == std::optional<std::string>("http/1.1"));  // the server's preference
+            std::string page = co_await https_get_all(r, w);
+            CHECK(page.rfind("HTTP/1.0 200 ok\r\n", 0) == 0);
+            CHECK(page.find("TLSv1.3") != std::string::npos);
+        });
+    }
+    SECTION("TLS 1.2 only, with a chosen cipher") {
+        s_server srv({"-www", "-tls1_2"});
+        run_test([&]() -> coio::coro<void> {
+            co_await wait_listening(srv.port);
+            auto ctx = client_ctx();
+            ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256");
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", srv.port, {.ssl = ctx, .server_hostname = "localhost"});
+            CHECK(w.version() == "TLSv1.2");
+            CHECK(w.cipher().name == "ECDHE-ECDSA-AES128-GCM-SHA256");
+            std::string page = co_await https_get_all(r, w);
+            CHECK(page.rfind("HTTP/1.0 200 ok\r\n", 0) == 0);
+        });
+    }
+    SECTION("a server that requires a client certificate") {
+        s_server srv({"-www", "-Verify", "1", "-CAfile", the_env().path("ca.pem")});
+        run_test([&]() -> coio::coro<void> {
+            co_await wait_listening(srv.port);
+            // Without a certificate: the server's alert arrives with the first read (TLS 1.3).
+            std::string e = co_await handshake_error(srv.port, {.ssl = client_ctx(), .server_hostname = "localhost"});
+            CHECK(e == "tlsv13 alert certificate required");
+            auto ctx = client_ctx();
+            ctx.load_cert_chain(the_env().path("client.pem"), the_env().path("client.key"));
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", srv.port, {.ssl = ctx, .server_hostname = "localhost"});
+            std::string page = co_await https_get_all(r, w);
+            CHECK(page.rfind("HTTP/1.0 200 ok\r\n", 0) == 0);
+        });
+    }
+}
+
+namespace {
+
+/// Echoes exactly `n` bytes back (then closes): s_client -quiet ends when the server closes.
+coio::coro<void> echo_n(coio::ssl_stream_reader r, coio::ssl_stream_writer w, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+        std::string d = co_await r.read(1 << 16);
+        if (d.empty()) break;
+        done += d.size();
+        w.write(d);
+        co_await w.drain();
+    }
+    w.close();
+    co_await w.wait_closed();
+}
+
+std::string pattern(std::size_t n) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 61) % 26);
+    for (std::size_t i = 80; i < n; i += 81) s[i] = '\n';
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("tls: server against openssl s_client: echo, ALPN, client certificate authentication") {
+    const std::string input = pattern(1 << 20);
+    std::ofstream(the_env().path("input.txt"), std::ios::binary) << input;
+    auto sctx = server_ctx();
+    sctx.set_alpn_protocols({"coio-echo", "http/1.1"});
+    sctx.verify_mode(coio::verify_mode::cert_optional);
+    sctx.load_verify_locations(the_env().path("ca.pem"));
+    std::string seen_alpn, seen_subject, seen_sni;
+    run_test([&]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(
+            [&](coio::ssl_stream_reader r, coio::ssl_stream_writer w) -> coio::coro<void> {
+                seen_alpn = w.selected_alpn_protocol().value_or("none");
+                seen_sni = w.server_name().value_or("none");
+                auto c = w.peercert();
+                seen_subject = c ? c->subject : "none";
+                co_await echo_n(std::move(r), std::move(w), input.size());
+            },
+            "127.0.0.1", 0, {.ssl = sctx});
+        tls_test::child cl({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port_of(srv)), "-CAfile",
+                            the_env().path("ca.pem"), "-servername", "localhost", "-verify_return_error", "-quiet",
+                            "-alpn", "coio-echo", "-cert", the_env().path("client.pem"), "-key", the_env().path("client.key")},
+                           the_env().path("input.txt"), the_env().path("s_client.out"), the_env().path("s_client.err"));
+        const int st = co_await wait_exit(cl);
+        CHECK(st == 0);
+        srv.close();
+        co_await srv.wait_closed();
+    });
+    CHECK(seen_alpn == "coio-echo");
+    CHECK(seen_sni == "localhost");
+    CHECK(seen_subject == "CN=coio-client");
+    const std::string out = tls_test::slurp(the_env().path("s_client.out"));
+    CHECK(out.size() == input.size());
+    CHECK(out == input);
+}
+
+TEST_CASE("tls: a server that requires client certificates drops clients without one") {
+    auto sctx = server_ctx();
+    sctx.verify_mode(coio::verify_mode::cert_required);
+    sctx.load_verify_locations(the_env().path("ca.pem"));
+    run_test([&]() -> coio::coro<void> {
+        int served = 0;
+        auto srv = co_await coio::start_server(
+            [&](coio::ssl_stream_reader r, coio::ssl_stream_writer w) -> coio::coro<void> {
+                ++served;
+                co_await echo(std::move(r), std::move(w));
+            },
+            "127.0.0.1", 0, {.ssl = sctx});
+        std::string e = co_await handshake_error(port_of(srv), {.ssl = client_ctx(), .server_hostname = "localhost"});
+        CHECK(e == "tlsv13 alert certificate required");
+        auto cctx = client_ctx();
+        cctx.load_cert_chain(the_env().path("client.pem"), the_env().path("client.key"));
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = cctx, .server_hostname = "localhost"});
+        w.write("ok\n");
+        const std::string ok = co_await r.readline();
+        CHECK(ok == "ok\n");
+        CHECK(served == 1);
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}

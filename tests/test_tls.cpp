@@ -371,3 +371,354 @@ TEST_CASE("tls: a server that requires client certificates drops clients without
         co_await srv.wait_closed();
     });
 }
+
+namespace {
+
+/// Makes close() send a reset instead of a FIN.
+void linger_zero(int fd) {
+    const linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+/// A mini SMTP server: greeting, EHLO, STARTTLS, then lines echoed over TLS until QUIT.
+coio::coro<void> smtp_starttls(coio::stream_reader r, coio::stream_writer w, coio::ssl_context ctx) {
+    w.write("220 coio ESMTP\r\n");
+    std::string ehlo = co_await r.readline();
+    if (ehlo.rfind("EHLO", 0) != 0) co_return;
+    w.write("250-coio\r\n250 STARTTLS\r\n");
+    std::string cmd = co_await r.readline();
+    if (cmd != "STARTTLS\r\n") co_return;
+    w.write("220 Go ahead\r\n");
+    auto [tr, tw] = co_await w.start_tls(ctx);
+    CHECK(!w);  // taken over
+    for (int i = 0; i < 1000; ++i) {
+        std::string line = co_await tr.readline();
+        if (line.empty() || line.rfind("QUIT", 0) == 0) break;
+        tw.write("echo: " + line);
+    }
+    tw.close();
+    co_await tw.wait_closed();
+}
+
+}  // namespace
+
+TEST_CASE("tls: STARTTLS upgrade with start_tls, server side against s_client -starttls smtp and coio") {
+    auto sctx = server_ctx();
+    std::ofstream(the_env().path("smtp.txt")) << "hello\nQUIT\n";
+    run_test([&]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(
+            [&](coio::stream_reader r, coio::stream_writer w) { return smtp_starttls(std::move(r), std::move(w), sctx); },
+            "127.0.0.1", 0);
+        const auto port = port_of(srv);
+
+        // openssl s_client as the STARTTLS client.
+        tls_test::child cl({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-starttls", "smtp",
+                            "-CAfile", the_env().path("ca.pem"), "-verify_return_error", "-quiet", "-crlf"},
+                           the_env().path("smtp.txt"), the_env().path("smtp.out"), the_env().path("smtp.err"));
+        const int st = co_await wait_exit(cl);
+        CHECK(st == 0);
+        CHECK(tls_test::slurp(the_env().path("smtp.out")) == "echo: hello\r\n");
+
+        // coio as the STARTTLS client (writer.start_tls on the client side).
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port);
+        std::string greet = co_await r.readline();
+        CHECK(greet == "220 coio ESMTP\r\n");
+        w.write("EHLO me\r\n");
+        std::string l1 = co_await r.readline();
+        std::string l2 = co_await r.readline();
+        CHECK(l2 == "250 STARTTLS\r\n");
+        w.write("STARTTLS\r\n");
+        std::string go = co_await r.readline();
+        CHECK(go == "220 Go ahead\r\n");
+        auto cctx = client_ctx();
+        auto [tr, tw] = co_await w.start_tls(cctx, {.server_hostname = "localhost"});
+        CHECK(tw.version() == "TLSv1.3");
+        tw.write("over tls\r\n");
+        std::string echoed = co_await tr.readline();
+        CHECK(echoed == "echo: over tls\r\n");
+        tw.write("QUIT\r\n");
+        std::string end = co_await tr.read();
+        CHECK(end.empty());
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+TEST_CASE("tls: 100 MiB each way at once between coio client and coio server, data intact") {
+    constexpr std::size_t total = std::size_t(100) << 20;
+    run_test([&]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto ctx = client_ctx();
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+        const std::string block = pattern(1 << 20);
+        auto sender = coio::create_task([](coio::ssl_stream_writer& w, const std::string& block) -> coio::coro<void> {
+            for (std::size_t sent = 0; sent < total; sent += block.size()) {
+                w.write(block);
+                co_await w.drain();
+            }
+        }(w, block));
+        std::size_t got = 0;
+        bool intact = true;
+        std::vector<std::byte> buf(256 * 1024);
+        while (got < total) {
+            const std::size_t n = co_await r.read_into(buf);
+            if (n == 0) break;
+            for (std::size_t i = 0; i < n; i += 4093)  // sample the pattern (a full compare costs seconds under ASan)
+                intact = intact && static_cast<char>(buf[i]) == block[(got + i) % block.size()];
+            intact = intact && static_cast<char>(buf[n - 1]) == block[(got + n - 1) % block.size()];
+            got += n;
+        }
+        co_await sender;
+        CHECK(got == total);
+        CHECK(intact);
+        w.close();
+        co_await w.wait_closed();
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+TEST_CASE("tls: a peer that resets or closes mid-handshake; servers drop such clients and go on") {
+    run_test([]() -> coio::coro<void> {
+        // A plain TCP server that reads the ClientHello, then resets (SO_LINGER 0) or closes.
+        bool reset = true;
+        auto rude = co_await coio::start_server(
+            [&](coio::stream_reader r, coio::stream_writer w) -> coio::coro<void> {
+                std::string hello = co_await r.read(100);
+                if (reset) linger_zero(w.socket().fileno());
+                w.close();
+                co_await w.wait_closed();
+            },
+            "127.0.0.1", 0);
+        try {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(rude), {.ssl = client_ctx()});
+            FAIL("handshake succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::connection_reset);
+        }
+        reset = false;
+        try {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(rude), {.ssl = client_ctx()});
+            FAIL("handshake succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::connection_reset);
+            CHECK(std::string(e.what()).find("the peer closed the connection") != std::string::npos);
+        }
+        rude.close();
+        co_await rude.wait_closed();
+
+        // A TLS server and clients that send half a ClientHello and reset, or plain text.
+        int served = 0;
+        auto srv = co_await coio::start_server(
+            [&](coio::ssl_stream_reader r, coio::ssl_stream_writer w) -> coio::coro<void> {
+                ++served;
+                co_await echo(std::move(r), std::move(w));
+            },
+            "127.0.0.1", 0, {.ssl = server_ctx()});
+        for (int i = 0; i < 3; ++i) {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv));
+            if (i == 2) {
+                w.write("GET / HTTP/1.0\r\n\r\n");  // not TLS at all: the server drops it
+                std::string rest = co_await r.read();
+                CHECK(rest.size() < 100);  // at most an alert
+                continue;
+            }
+            w.write(std::string_view("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));  // a truncated ClientHello
+            co_await coio::sleep(20ms);
+            if (i == 0) linger_zero(w.socket().fileno());
+            w.close();
+            co_await w.wait_closed();
+        }
+        co_await coio::sleep(50ms);
+        CHECK(srv.active_connections() == 0);
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = client_ctx()});
+        w.write("still here\n");
+        std::string line = co_await r.readline();
+        CHECK(line == "still here\n");
+        CHECK(served == 1);
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+TEST_CASE("tls: cancellation and ssl_handshake_timeout during the handshake close the connection") {
+    run_test([]() -> coio::coro<void> {
+        // A server that accepts and never answers.
+        int closed = 0;
+        auto silent = co_await coio::start_server(
+            [&](coio::stream_reader r, coio::stream_writer) -> coio::coro<void> {
+                std::string all = co_await r.read();  // until the client goes
+                ++closed;
+            },
+            "127.0.0.1", 0);
+        const auto port = port_of(silent);
+        try {
+            auto [r, w] = co_await coio::wait_for(coio::open_connection("127.0.0.1", port, {.ssl = client_ctx()}), 100ms);
+            FAIL("handshake with a silent server succeeded");
+        } catch (const coio::timeout_error&) {
+        }
+        try {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port, {.ssl = client_ctx(), .ssl_handshake_timeout = 100ms});
+            FAIL("handshake with a silent server succeeded");
+        } catch (const std::system_error& e) {
+            CHECK(e.code() == std::errc::connection_aborted);
+            CHECK(std::string(e.what()).find("SSL handshake is taking longer than 0.1 seconds") != std::string::npos);
+        }
+        // An outer deadline shorter than ssl_handshake_timeout stays a timeout_error.
+        try {
+            auto deadline = coio::timeout(50ms);
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port, {.ssl = client_ctx(), .ssl_handshake_timeout = 10s});
+            FAIL("handshake with a silent server succeeded");
+        } catch (const coio::timeout_error&) {
+        }
+        // A task cancelled in the handshake.
+        auto t = coio::create_task(coio::open_connection("127.0.0.1", port, {.ssl = client_ctx()}));
+        co_await coio::sleep(50ms);
+        t.cancel();
+        try {
+            co_await t;
+            FAIL("not cancelled");
+        } catch (const coio::cancelled_error&) {
+        }
+        // Each abandoned connection was closed: the server saw EOF four times.
+        for (int i = 0; i < 100 && closed < 4; ++i) co_await coio::sleep(10ms);
+        CHECK(closed == 4);
+        silent.close();
+        co_await silent.wait_closed();
+
+        // The server side: a client that never sends its ClientHello is dropped after the timeout.
+        auto srv = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx(), .ssl_handshake_timeout = 100ms});
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv));
+        std::string none = co_await coio::wait_for(r.read(), 5s);
+        CHECK(none.empty());  // EOF: dropped
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+TEST_CASE("tls: one reader at a time; write after close; reads after the peer's close_notify") {
+    run_test([]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto ctx = client_ctx();
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+        auto first = coio::create_task(r.read(10));
+        co_await coio::sleep(10ms);
+        CHECK_THROWS_AS(co_await r.read(10), coio::invalid_state_error);
+        w.write("ab");
+        std::string got = co_await first;
+        CHECK(got == "ab");
+        w.write("line one\nline two\nrest");
+        std::vector<std::string> lines;
+        auto gen = r.lines();
+        for (int i = 0; i < 2; ++i) {
+            auto l = co_await gen.next();
+            if (l) lines.push_back(*l);
+        }
+        CHECK(lines == std::vector<std::string>{"line one\n", "line two\n"});
+        std::string rest = co_await r.readexactly(4);
+        CHECK(rest == "rest");
+        w.close();
+        CHECK_THROWS_AS(w.write("late"), coio::invalid_state_error);
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+namespace {
+
+/// A minimal HTTPS responder: GET /big sends `big` bytes of the pattern; PUT counts the body
+/// and checks it against the pattern; anything else answers "hello".
+coio::coro<void> http_handler(coio::ssl_stream_reader r, coio::ssl_stream_writer w, std::size_t big) {
+    std::string head = co_await r.readuntil("\r\n\r\n");
+    std::string body;
+    if (head.rfind("GET /big ", 0) == 0) {
+        w.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big) + "\r\nConnection: close\r\n\r\n");
+        const std::string block = pattern(1 << 20);
+        for (std::size_t sent = 0; sent < big; sent += block.size()) {
+            w.write(std::string_view(block).substr(0, std::min(block.size(), big - sent)));
+            co_await w.drain();
+        }
+    } else if (head.rfind("PUT ", 0) == 0) {
+        std::string lower = head;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const auto pos = lower.find("content-length:");
+        const std::size_t n = pos == std::string::npos ? 0 : std::stoull(lower.substr(pos + 15));
+        if (lower.find("expect: 100-continue") != std::string::npos) w.write("HTTP/1.1 100 Continue\r\n\r\n");
+        const std::string block = pattern(1 << 20);
+        std::size_t got = 0;
+        bool intact = true;
+        std::vector<std::byte> buf(1 << 18);
+        while (got < n) {
+            const std::size_t k = co_await r.read_into(std::span(buf).first(std::min(buf.size(), n - got)));
+            if (k == 0) break;
+            for (std::size_t i = 0; i < k; i += 4093) intact = intact && static_cast<char>(buf[i]) == block[(got + i) % block.size()];
+            got += k;
+        }
+        body = "received " + std::to_string(got) + (intact ? " intact" : " corrupted");
+        w.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    } else {
+        body = "hello";
+        w.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n" + body);
+    }
+    co_await w.drain();
+    w.close();
+    co_await w.wait_closed();
+}
+
+}  // namespace
+
+TEST_CASE("tls: curl --cacert against a coio HTTPS server, 100 MiB down and 100 MiB up") {
+    constexpr std::size_t big = std::size_t(100) << 20;
+    const std::string upload = the_env().path("upload.bin");
+    {
+        const std::string block = pattern(1 << 20);
+        std::ofstream f(upload, std::ios::binary);
+        for (std::size_t i = 0; i < big; i += block.size()) f << block;
+    }
+    run_test([&]() -> coio::coro<void> {
+        auto sctx = server_ctx();
+        auto srv = co_await coio::start_server(
+            [&](coio::ssl_stream_reader r, coio::ssl_stream_writer w) { return http_handler(std::move(r), std::move(w), big); },
+            "127.0.0.1", 0, {.ssl = sctx});
+        const std::string port = std::to_string(port_of(srv));
+        // --resolve: curl must not ask any resolver for "localhost".
+        const std::vector<std::string> base{"curl", "-sS", "--cacert", the_env().path("ca.pem"), "--resolve",
+                                            "localhost:" + port + ":127.0.0.1"};
+        auto cmd = [&](std::vector<std::string> extra) {
+            std::vector<std::string> a = base;
+            a.insert(a.end(), extra.begin(), extra.end());
+            return a;
+        };
+        {
+            tls_test::child c(cmd({"https://localhost:" + port + "/hello"}), "/dev/null", the_env().path("curl1.out"),
+                              the_env().path("curl1.err"));
+            const int status = co_await wait_exit(c);
+            CHECK(status == 0);
+            CHECK(tls_test::slurp(the_env().path("curl1.out")) == "hello");
+        }
+        {
+            tls_test::child c(cmd({"https://localhost:" + port + "/big", "-o", "/dev/null", "-w", "%{size_download}"}), "/dev/null",
+                              the_env().path("curl2.out"), the_env().path("curl2.err"));
+            const int status = co_await wait_exit(c);
+            CHECK(status == 0);
+            CHECK(tls_test::slurp(the_env().path("curl2.out")) == std::to_string(big));
+        }
+        {
+            tls_test::child c(cmd({"https://localhost:" + port + "/up", "-T", upload}), "/dev/null", the_env().path("curl3.out"),
+                              the_env().path("curl3.err"));
+            const int status = co_await wait_exit(c);
+            CHECK(status == 0);
+            CHECK(tls_test::slurp(the_env().path("curl3.out")) == "received " + std::to_string(big) + " intact");
+        }
+        {
+            // curl without our CA refuses the server (exit 60: peer certificate cannot be authenticated).
+            tls_test::child c({"curl", "-sS", "--resolve", "localhost:" + port + ":127.0.0.1", "https://localhost:" + port + "/hello"},
+                              "/dev/null", the_env().path("curl4.out"), the_env().path("curl4.err"));
+            const int status = co_await wait_exit(c);
+            CHECK(status == 60);
+        }
+        srv.close();
+        co_await srv.wait_closed();
+    });
+    std::remove(upload.c_str());
+}

@@ -722,3 +722,55 @@ TEST_CASE("tls: curl --cacert against a coio HTTPS server, 100 MiB down and 100 
     });
     std::remove(upload.c_str());
 }
+
+TEST_CASE("tls: close waits for the peer's close_notify, at most ssl_shutdown_timeout") {
+    run_test([]() -> coio::coro<void> {
+        // A server that never reads nor closes: our close_notify gets no answer.
+        coio::ssl_stream_writer held;
+        auto mute = co_await coio::start_server(
+            [&](coio::ssl_stream_reader, coio::ssl_stream_writer w) -> coio::coro<void> {
+                held = std::move(w);
+                co_await coio::sleep(10s);
+            },
+            "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto ctx = client_ctx();
+        {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(mute),
+                                                         {.ssl = ctx, .server_hostname = "localhost", .ssl_shutdown_timeout = 200ms});
+            const auto t0 = std::chrono::steady_clock::now();
+            w.close();
+            std::string none = co_await r.read();  // EOF at once after close()
+            CHECK(none.empty());
+            co_await w.wait_closed();
+            const auto waited = std::chrono::steady_clock::now() - t0;
+            CHECK(waited >= 150ms);
+            CHECK(waited < 5s);
+        }
+        // An echo server answers close_notify with its own: no waiting for the timeout.
+        auto srv = co_await coio::start_server(echo, "127.0.0.1", 0, {.ssl = server_ctx()});
+        {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+            w.write("x");
+            std::string x = co_await r.read(1);
+            CHECK(x == "x");
+            const auto t0 = std::chrono::steady_clock::now();
+            w.close();
+            co_await w.wait_closed();
+            CHECK(std::chrono::steady_clock::now() - t0 < 2s);  // far below the default 30 s
+        }
+        // Zero: close at once.
+        {
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(mute),
+                                                         {.ssl = ctx, .server_hostname = "localhost", .ssl_shutdown_timeout = 0s});
+            const auto t0 = std::chrono::steady_clock::now();
+            w.close();
+            co_await w.wait_closed();
+            CHECK(std::chrono::steady_clock::now() - t0 < 100ms);
+        }
+        held = {};
+        for (auto* s : {&mute, &srv}) {
+            s->close();
+            co_await s->wait_closed();
+        }
+    });
+}

@@ -320,6 +320,8 @@ struct ssl_cipher {
 
 /// Default of ssl_handshake_timeout (asyncio's: 60 s).
 inline constexpr std::chrono::duration<double> default_ssl_handshake_timeout{60.0};
+/// Default of ssl_shutdown_timeout (asyncio's: 30 s).
+inline constexpr std::chrono::duration<double> default_ssl_shutdown_timeout{30.0};
 
 /// A reference to an ssl_context, as the options structs hold it (`{.ssl = ctx}`).
 ///
@@ -355,6 +357,9 @@ struct ssl_stream_options {
     /// How long the handshake may take; on expiry the connection is aborted with
     /// std::errc::connection_aborted. Zero or negative: no limit.
     std::chrono::duration<double> ssl_handshake_timeout = default_ssl_handshake_timeout;
+    /// After close(): how long to wait for the peer's close_notify before closing the
+    /// socket anyway (wait_closed() waits for it). Zero: do not wait.
+    std::chrono::duration<double> ssl_shutdown_timeout = default_ssl_shutdown_timeout;
     /// The plain stream's options (limit, family, write marks, ...); see stream_options.
     stream_options stream = {};
 };
@@ -367,6 +372,8 @@ struct ssl_server_options {
     ssl_context_ref ssl = {};
     /// How long a client's handshake may take; it is then dropped. Zero: no limit.
     std::chrono::duration<double> ssl_handshake_timeout = default_ssl_handshake_timeout;
+    /// See ssl_stream_options::ssl_shutdown_timeout.
+    std::chrono::duration<double> ssl_shutdown_timeout = default_ssl_shutdown_timeout;
     /// The listening options (backlog, reuse_port, limit, ...); see server_options.
     server_options server = {};
 };
@@ -379,6 +386,8 @@ struct start_tls_options {
     std::string_view server_hostname = {};
     /// See ssl_stream_options::ssl_handshake_timeout.
     std::chrono::duration<double> ssl_handshake_timeout = default_ssl_handshake_timeout;
+    /// See ssl_stream_options::ssl_shutdown_timeout.
+    std::chrono::duration<double> ssl_shutdown_timeout = default_ssl_shutdown_timeout;
 };
 
 /// The reading half of a TLS connection: stream_reader's API over the decrypted data.
@@ -566,7 +575,10 @@ private:
 ///
 /// write() encrypts at once into TLS records queued on the connection (never suspends; the
 /// caller's memory is free on return); drain() is the flow control over those records.
-/// close() sends close_notify, then closes the connection once everything is sent.
+/// close() sends close_notify, waits in the background for the peer's close_notify (at
+/// most ssl_shutdown_timeout, as asyncio does), then closes the connection once everything
+/// is sent; wait_closed() waits for all of that. After close(), reads return what was
+/// already decrypted, then EOF.
 /// TLS cannot half-close: can_write_eof() is false (as in asyncio).
 ///
 /// Throws: drain() throws ssl_error / std::system_error when the connection failed; write()
@@ -627,8 +639,9 @@ public:
 
     /// False: TLS has no half-close (asyncio's can_write_eof for SSL transports).
     [[nodiscard]] bool can_write_eof() const noexcept { return false; }
-    /// Sends close_notify, then closes the connection after the buffered data is sent
-    /// (asyncio's close). Idempotent. Cancellation: not a suspension point.
+    /// Sends close_notify, then closes the connection after the buffered data is sent and
+    /// the peer's close_notify arrived or ssl_shutdown_timeout passed (asyncio's close).
+    /// Idempotent. Cancellation: not a suspension point.
     void close() noexcept {
         if (s_) s_->close();
     }
@@ -784,9 +797,10 @@ inline std::string seconds_text(double s) {
 /// Throws: as open_connection over TLS. Cancellation: the SSL object is freed and the
 /// connection closed (the handles made here are dropped).
 inline coro<std::pair<ssl_stream_reader, ssl_stream_writer>> tls_handshake(
-    stream_reader r, stream_writer w, ssl_context ctx, std::string host, std::chrono::duration<double> timeout) {
+    stream_reader r, stream_writer w, ssl_context ctx, std::string host, std::chrono::duration<double> timeout,
+    std::chrono::duration<double> shutdown_timeout) {
     const std::size_t limit = r.limit();
-    auto* st = new tls_state(std::move(r), std::move(w), ctx.impl_ptr(), std::move(host), limit);
+    auto* st = new tls_state(std::move(r), std::move(w), ctx.impl_ptr(), std::move(host), limit, shutdown_timeout);
     // The handles own the state from here on: an exception or a cancellation below drops
     // them, which frees the SSL object and closes the socket.
     std::pair<ssl_stream_reader, ssl_stream_writer> p{ssl_stream_reader(st), ssl_stream_writer(st)};
@@ -815,15 +829,16 @@ struct tls_client_connected {
     std::shared_ptr<F> callback;
     ssl_context ctx;
     std::chrono::duration<double> handshake_timeout;
+    std::chrono::duration<double> shutdown_timeout;
 
     coro<void> operator()(stream_reader r, stream_writer w) const {
-        return run(callback, ctx, handshake_timeout, std::move(r), std::move(w));
+        return run(callback, ctx, handshake_timeout, shutdown_timeout, std::move(r), std::move(w));
     }
-    static coro<void> run(std::shared_ptr<F> cb, ssl_context ctx, std::chrono::duration<double> timeout, stream_reader r,
-                          stream_writer w) {
+    static coro<void> run(std::shared_ptr<F> cb, ssl_context ctx, std::chrono::duration<double> timeout,
+                          std::chrono::duration<double> shutdown_timeout, stream_reader r, stream_writer w) {
         std::optional<std::pair<ssl_stream_reader, ssl_stream_writer>> p;
         try {
-            p.emplace(co_await tls_handshake(std::move(r), std::move(w), std::move(ctx), std::string(), timeout));
+            p.emplace(co_await tls_handshake(std::move(r), std::move(w), std::move(ctx), std::string(), timeout, shutdown_timeout));
         } catch (const std::system_error&) {
             // A failed handshake (bad certificate, plain-text client, reset, timeout) closes
             // that connection only; asyncio does not report OSError-type handshake failures
@@ -838,9 +853,10 @@ struct tls_client_connected {
 inline coro<std::pair<ssl_stream_reader, ssl_stream_writer>> open_tls_connection(std::string host, std::uint16_t port,
                                                                                  ssl_context ctx, std::string name,
                                                                                  std::chrono::duration<double> timeout,
+                                                                                 std::chrono::duration<double> shutdown_timeout,
                                                                                  stream_options stream) {
     auto [r, w] = co_await coio::open_connection(std::move(host), port, stream);
-    co_return co_await tls_handshake(std::move(r), std::move(w), std::move(ctx), std::move(name), timeout);
+    co_return co_await tls_handshake(std::move(r), std::move(w), std::move(ctx), std::move(name), timeout, shutdown_timeout);
 }
 
 } // namespace detail
@@ -890,7 +906,7 @@ inline ssl_cipher ssl_stream_writer::cipher() const {
     if (ctx.server_side()) throw std::invalid_argument("coio: open_connection needs a client ssl_context (ssl_protocol::tls_client)");
     std::string name = options.server_hostname ? std::string(*options.server_hostname) : host;
     return detail::open_tls_connection(std::move(host), port, std::move(ctx), std::move(name), options.ssl_handshake_timeout,
-                                       options.stream);
+                                       options.ssl_shutdown_timeout, options.stream);
 }
 
 /// Starts a TCP server whose connections speak TLS (asyncio's `start_server(cb, host, port,
@@ -920,7 +936,7 @@ template <class F>
     if (!ctx || !*ctx || !ctx->server_side())
         throw std::invalid_argument("coio: start_server needs a server ssl_context (ssl_protocol::tls_server)");
     detail::tls_client_connected<F> cb{std::make_shared<F>(std::move(client_connected)), *ctx,
-                                       options.ssl_handshake_timeout};
+                                       options.ssl_handshake_timeout, options.ssl_shutdown_timeout};
     return start_server(std::move(cb), std::move(host), port, options.server);
 }
 
@@ -946,7 +962,7 @@ template <class F>
     }
     stream_reader reader(writer.state_ptr());  // a second handle on the same connection
     return detail::tls_handshake(std::move(reader), std::move(writer), std::move(ctx), std::move(name),
-                                 options.ssl_handshake_timeout);
+                                 options.ssl_handshake_timeout, options.ssl_shutdown_timeout);
 }
 
 inline coro<std::pair<ssl_stream_reader, ssl_stream_writer>> stream_writer::start_tls(ssl_context ctx) {

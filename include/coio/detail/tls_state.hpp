@@ -26,15 +26,23 @@
 //    the TCP connection without close_notify after the handshake is an ordinary EOF (as
 //    Python's ssl module and asyncio do by default, suppress_ragged_eofs); during the
 //    handshake it is std::errc::connection_reset.
-//  * Lifetime: reference counted (one reference per user handle); the SSL object is freed
-//    with the state. The raw stream handles held here close the socket when the state goes.
+//  * Closing (asyncio's SSL shutdown): close() sends close_notify, then a small task reads
+//    and discards until the peer's close_notify (or EOF) arrives, for at most
+//    ssl_shutdown_timeout, and only then closes the socket (wait_closed waits for that).
+//    After close() user reads return what was already decrypted, then EOF.
+//  * Lifetime: reference counted (one reference per user handle, one for the shutdown task);
+//    the SSL object is freed with the state. The raw stream handles held here close the
+//    socket when the state goes.
 #pragma once
 
 #include <coio/coro.hpp>
 #include <coio/errors.hpp>
+#include <coio/sleep.hpp>
 #include <coio/stream_chunk.hpp>
 #include <coio/stream_reader.hpp>
 #include <coio/stream_writer.hpp>
+#include <coio/task.hpp>
+#include <coio/timeout.hpp>
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -46,6 +54,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -198,8 +207,10 @@ public:
     /// the host-name check; ignored on the server side).
     /// Throws: ssl_error when OpenSSL cannot allocate; std::invalid_argument when the context
     /// checks host names and `host` is empty (as Python's wrap_bio does).
-    tls_state(stream_reader r, stream_writer w, std::shared_ptr<ssl_ctx_impl> ctx, std::string host, std::size_t limit)
-        : raw_r_(std::move(r)), raw_w_(std::move(w)), ctx_(std::move(ctx)), host_(std::move(host)), limit_(limit) {
+    tls_state(stream_reader r, stream_writer w, std::shared_ptr<ssl_ctx_impl> ctx, std::string host, std::size_t limit,
+              std::chrono::duration<double> shutdown_timeout)
+        : raw_r_(std::move(r)), raw_w_(std::move(w)), ctx_(std::move(ctx)), host_(std::move(host)), limit_(limit),
+          shutdown_timeout_(shutdown_timeout) {
         if (!host_.empty() && host_.front() == '[' && host_.back() == ']') host_ = host_.substr(1, host_.size() - 2);
         ERR_clear_error();
         ssl_ = SSL_new(ctx_->ctx);
@@ -294,9 +305,10 @@ public:
     [[nodiscard]] std::string_view rview() const noexcept {
         return {reinterpret_cast<const char*>(pdata()), buffered()};
     }
-    /// True when no more plaintext can come (close_notify, EOF, or a TLS error).
-    [[nodiscard]] bool eof() const noexcept { return eof_; }
-    [[nodiscard]] bool at_eof() const noexcept { return eof_ && buffered() == 0; }
+    /// True when no more plaintext can come to the user (close_notify, EOF, a TLS error, or
+    /// close() was called).
+    [[nodiscard]] bool eof() const noexcept { return eof_ || closing_; }
+    [[nodiscard]] bool at_eof() const noexcept { return eof() && buffered() == 0; }
     void consume(std::size_t n) noexcept {
         pbegin_ += n;
         if (pbegin_ == pend_) pbegin_ = pend_ = 0;
@@ -338,6 +350,7 @@ public:
     /// Cancellation: safe: received ciphertext stays with the stream or the SSL object.
     coro<void> fill() {
         for (;;) {
+            if (closing_) co_return;  // after close(): only what was decrypted before
             reserve_tail(tls_record_max);
             std::size_t got = 0;
             const tls_read_result res = try_read(pbuf_.data() + pend_, pbuf_.size() - pend_, got);
@@ -353,8 +366,9 @@ public:
 
     /// Decrypts straight into `out` (read_into with nothing buffered: no plaintext copy).
     /// Returns: bytes decrypted; 0 at EOF (or on a TLS error, then check_read_error throws).
-    coro<std::size_t> fill_into(std::span<std::byte> out) {
+    coro<std::size_t> fill_into(std::span<std::byte> out, bool user = true) {
         for (;;) {
+            if (user && closing_) co_return 0;
             std::size_t got = 0;
             const tls_read_result res = try_read(out.data(), out.size(), got);
             if (res == tls_read_result::data) co_return got;
@@ -385,9 +399,9 @@ public:
     [[nodiscard]] std::exception_ptr write_error() const noexcept { return werr_; }
     [[nodiscard]] bool is_closing() const noexcept { return closing_; }
 
-    /// Sends close_notify (when the session is intact) and closes the raw stream after its
-    /// buffered records are sent. Idempotent. The peer's close_notify is not waited for
-    /// (unidirectional shutdown, as TLS 1.3 permits).
+    /// Sends close_notify (when the session is intact), waits in the background for the
+    /// peer's close_notify for at most ssl_shutdown_timeout, then closes the raw stream
+    /// after its buffered records are sent. Idempotent; never suspends.
     void close() noexcept {
         if (closing_) return;
         closing_ = true;
@@ -395,6 +409,15 @@ public:
             ERR_clear_error();
             (void)SSL_shutdown(ssl_);  // queues close_notify through the BIO; never blocks
             ERR_clear_error();
+            if (!eof_ && shutdown_timeout_.count() > 0) {
+                add_ref();  // the shutdown task's reference
+                try {
+                    (void)coio::create_task(await_close_notify(), "TLS shutdown");
+                    return;
+                } catch (...) {
+                    release();  // no running loop (or no memory): close at once
+                }
+            }
         }
         raw_w_.close();
     }
@@ -419,6 +442,42 @@ private:
 #else
         return err == 0;
 #endif
+    }
+
+    /// The shutdown task: reads (and drops) until the peer's close_notify or EOF, bounded by
+    /// ssl_shutdown_timeout, then closes the raw stream. Any failure ends the wait.
+    coro<void> await_close_notify() {
+        struct finish {
+            tls_state* s;
+            ~finish() {
+                s->raw_w_.close();
+                s->release();
+            }
+        } f{this};
+        try {
+            auto deadline = coio::timeout(shutdown_timeout_);
+            std::vector<std::byte> scratch(tls_record_max);
+            while (!eof_) {
+                if (reading_) {
+                    // A user read that began before close() owns the raw reader until data
+                    // arrives; it then returns EOF (closing_) and leaves the rest to us.
+                    co_await coio::sleep(std::chrono::milliseconds(2));
+                    continue;
+                }
+                reading_ = true;
+                try {
+                    (void)co_await fill_into(scratch, false);
+                } catch (...) {
+                    reading_ = false;
+                    throw;
+                }
+                reading_ = false;
+            }
+        } catch (const cancelled_error&) {
+            throw;  // loop shutdown: the socket is closed by `f`
+        } catch (...) {
+            // timeout (the peer never answered), a reset, a TLS error: close now
+        }
     }
 
     /// Waits for the next piece of ciphertext from the raw stream (into in_), or EOF.
@@ -507,6 +566,7 @@ private:
     std::shared_ptr<ssl_ctx_impl> ctx_;
     std::string host_;
     std::size_t limit_;
+    std::chrono::duration<double> shutdown_timeout_;
     SSL* ssl_ = nullptr;
     std::uint32_t refs_ = 0;
     std::uint32_t handles_ = 0;

@@ -541,6 +541,20 @@ public:
         co_return n;
     }
 
+    /// Fills all of `buf` (readexactly into caller memory).
+    /// Throws: incomplete_read_error at EOF (`partial` holds the bytes that arrived, also at
+    /// the front of `buf`); as read(). Cancellation: safe; bytes already copied stay in `buf`.
+    /// Example: `co_await reader.readexactly_into(std::as_writable_bytes(std::span(header)));`
+    [[nodiscard]] coro<void> readexactly_into(std::span<std::byte> buf) {
+        std::size_t got = 0;
+        while (got < buf.size()) {
+            const std::size_t n = co_await read_into(buf.subspan(got));
+            if (n == 0)
+                throw incomplete_read_error(std::string(reinterpret_cast<const char*>(buf.data()), got), buf.size());
+            got += n;
+        }
+    }
+
     /// Lines until EOF, as an async generator (asyncio's `async for line in reader`).
     /// Throws: as readline(). Cancellation: as readline().
     /// Example: `for (auto g = reader.lines(); auto l = co_await g.next();) use(*l);`

@@ -371,7 +371,16 @@ public:
             if (user && closing_) co_return 0;
             std::size_t got = 0;
             const tls_read_result res = try_read(out.data(), out.size(), got);
-            if (res == tls_read_result::data) co_return got;
+            if (res == tls_read_result::data) {
+                // Fill the rest of `out` with records that are already here (no waiting):
+                // fewer, larger reads for the caller.
+                while (got < out.size() && (!in_.empty() || SSL_pending(ssl_) > 0)) {
+                    std::size_t more = 0;
+                    if (try_read(out.data() + got, out.size() - got, more) != tls_read_result::data) break;
+                    got += more;
+                }
+                co_return got;
+            }
             if (res != tls_read_result::want_read) co_return 0;
             co_await receive();
         }

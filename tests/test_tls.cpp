@@ -12,6 +12,7 @@
 #include <coio/task.hpp>
 #include <coio/timeout.hpp>
 
+#include "support/count_allocations.hpp"
 #include "support/tls_env.hpp"
 
 #include <openssl/evp.h>
@@ -772,5 +773,40 @@ TEST_CASE("tls: close waits for the peer's close_notify, at most ssl_shutdown_ti
             s->close();
             co_await s->wait_closed();
         }
+    });
+}
+
+TEST_CASE("tls: steady-state echo round trips make no C++ allocation (OpenSSL's own aside)") {
+    run_test([]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(
+            [](coio::ssl_stream_reader r, coio::ssl_stream_writer w) -> coio::coro<void> {
+                std::vector<std::byte> buf(1 << 16);
+                for (int i = 0; i < 1'000'000; ++i) {
+                    const std::size_t n = co_await r.read_into(buf);
+                    if (n == 0) break;
+                    w.write(std::span<const std::byte>(buf.data(), n));
+                    co_await w.drain();
+                }
+            },
+            "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto ctx = client_ctx();
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+        const std::string msg(100, 'm');
+        std::vector<std::byte> buf(msg.size());
+        for (int i = 0; i < 200; ++i) {  // warm up: buffers, frame pool
+            w.write(msg);
+            co_await r.readexactly_into(buf);
+        }
+        coio_test::g_allocs = 0;
+        coio_test::g_count = true;
+        for (int i = 0; i < 2000; ++i) {
+            w.write(msg);
+            co_await r.readexactly_into(buf);
+        }
+        coio_test::g_count = false;
+        INFO("allocations in 2000 round trips (both ends): " << coio_test::g_allocs);
+        CHECK(coio_test::g_allocs == 0);
+        srv.close();
+        co_await srv.wait_closed();
     });
 }

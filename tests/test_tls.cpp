@@ -805,7 +805,13 @@ TEST_CASE("tls: steady-state echo round trips make no C++ allocation (OpenSSL's 
         }
         coio_test::g_count = false;
         INFO("allocations in 2000 round trips (both ends): " << coio_test::g_allocs);
+#if COIO_FRAME_POOL
         CHECK(coio_test::g_allocs == 0);
+#else
+        // Under ASan/TSan coroutine frames come from the heap (the frame pool is off so the
+        // sanitizers see them): only those, a handful per round trip, are allowed.
+        CHECK(coio_test::g_allocs <= 2000 * 8);
+#endif
         srv.close();
         co_await srv.wait_closed();
     });

@@ -419,12 +419,13 @@ public:
             (void)SSL_shutdown(ssl_);  // queues close_notify through the BIO; never blocks
             ERR_clear_error();
             if (!eof_ && shutdown_timeout_.count() > 0) {
-                add_ref();  // the shutdown task's reference
                 try {
-                    (void)coio::create_task(await_close_notify(), "TLS shutdown");
+                    // The reference travels as a parameter: it is dropped with the frame even
+                    // if the task never runs (a loop shutting down cancels it before start).
+                    (void)coio::create_task(await_close_notify(shutdown_ref(this)), "TLS shutdown");
                     return;
                 } catch (...) {
-                    release();  // no running loop (or no memory): close at once
+                    // no running loop (or no memory): the reference is gone; close at once
                 }
             }
         }
@@ -455,14 +456,27 @@ private:
 
     /// The shutdown task: reads (and drops) until the peer's close_notify or EOF, bounded by
     /// ssl_shutdown_timeout, then closes the raw stream. Any failure ends the wait.
-    coro<void> await_close_notify() {
-        struct finish {
-            tls_state* s;
-            ~finish() {
-                s->raw_w_.close();
-                s->release();
+    /// The shutdown task's reference: closes the raw stream and releases the state when the
+    /// task's frame goes, whether the task ran or not.
+    class shutdown_ref {
+    public:
+        explicit shutdown_ref(tls_state* s) noexcept : s_(s) { s_->add_ref(); }
+        shutdown_ref(shutdown_ref&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+        shutdown_ref(const shutdown_ref&) = delete;
+        shutdown_ref& operator=(const shutdown_ref&) = delete;
+        shutdown_ref& operator=(shutdown_ref&&) = delete;
+        ~shutdown_ref() {
+            if (s_) {
+                s_->raw_w_.close();
+                s_->release();
             }
-        } f{this};
+        }
+
+    private:
+        tls_state* s_;
+    };
+
+    coro<void> await_close_notify(shutdown_ref) {
         try {
             auto deadline = coio::timeout(shutdown_timeout_);
             std::vector<std::byte> scratch(tls_record_max);
@@ -483,7 +497,7 @@ private:
                 reading_ = false;
             }
         } catch (const cancelled_error&) {
-            throw;  // loop shutdown: the socket is closed by `f`
+            throw;  // loop shutdown: the socket is closed by the shutdown_ref
         } catch (...) {
             // timeout (the peer never answered), a reset, a TLS error: close now
         }

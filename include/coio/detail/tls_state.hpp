@@ -13,9 +13,10 @@
 //  * The SSL object's BIO is a memory BIO of our own (BIO_meth_new): its read callback copies
 //    from the received chunk held in `in_` (zero copy up to OpenSSL's record buffer: no
 //    intermediate BIO_s_mem buffer), or says "retry" when it is empty; its write callback
-//    appends each record to the stream's send buffer (stream_writer::write copies it and
-//    starts the send). No allocation per record beyond OpenSSL's own and the amortised
-//    growth of the stream's buffers.
+//    appends each record to `out_`, which goes to the stream (stream_writer::write, which
+//    starts the send) once the OpenSSL call returns: one send per handshake flight or per
+//    write, not one per record (the handshake then costs one loop iteration per flight).
+//    No allocation per record beyond OpenSSL's own: the buffers keep their capacity.
 //  * Pull model: plaintext is decrypted only when a reader asks for it (fill), so the
 //    plaintext buffer stays bounded; the raw stream pauses receiving at 2 x limit of
 //    unread ciphertext, as for plain streams.
@@ -280,6 +281,7 @@ public:
         for (;;) {
             ERR_clear_error();
             const int r = SSL_do_handshake(ssl_);
+            flush_out();  // the whole flight (or the alert) in one write
             if (r == 1) {
                 established_ = true;
                 co_return;
@@ -395,11 +397,14 @@ public:
         if (closing_) throw invalid_state_error("coio: ssl_stream_writer: write() after close()");
         if (werr_) return;
         while (!data.empty()) {
-            const std::size_t n = std::min<std::size_t>(data.size(), INT_MAX);
+            // Slices bound the record buffer (out_) for large writes.
+            const std::size_t n = std::min<std::size_t>(data.size(), write_slice);
             std::size_t w = 0;
             ERR_clear_error();
-            if (SSL_write_ex(ssl_, data.data(), n, &w) != 1) {
-                werr_ = ssl_error_from_queue(ssl_, host_, "TLS write failed");
+            const int ok = SSL_write_ex(ssl_, data.data(), n, &w);
+            flush_out();
+            if (ok != 1) {
+                if (!werr_) werr_ = ssl_error_from_queue(ssl_, host_, "TLS write failed");
                 return;
             }
             data = data.subspan(w);
@@ -418,6 +423,7 @@ public:
             ERR_clear_error();
             (void)SSL_shutdown(ssl_);  // queues close_notify through the BIO; never blocks
             ERR_clear_error();
+            flush_out();
             if (!eof_ && shutdown_timeout_.count() > 0) {
                 try {
                     // The reference travels as a parameter: it is dropped with the frame even
@@ -444,6 +450,8 @@ public:
 private:
     /// One TLS record's plaintext at most (what one SSL_read can return).
     static constexpr std::size_t tls_record_max = 16 * 1024;
+    /// Plaintext per SSL_write call (bounds out_ for large writes).
+    static constexpr std::size_t write_slice = 256 * 1024;
 
     bool is_unexpected_eof() const noexcept {
         const unsigned long err = ERR_peek_last_error();
@@ -514,7 +522,9 @@ private:
     tls_read_result try_read(std::byte* dst, std::size_t cap, std::size_t& got) noexcept {
         if (eof_) return rerr_ ? tls_read_result::failed : tls_read_result::eof;
         ERR_clear_error();
-        if (SSL_read_ex(ssl_, dst, cap, &got) == 1) return tls_read_result::data;
+        const int ok = SSL_read_ex(ssl_, dst, cap, &got);
+        flush_out();  // what reading produced: key updates, tickets, alerts
+        if (ok == 1) return tls_read_result::data;
         const int e = SSL_get_error(ssl_, 0);
         if (e == SSL_ERROR_WANT_READ && !raw_eof_) return tls_read_result::want_read;
         eof_ = true;
@@ -554,14 +564,27 @@ private:
     // ---- the BIO: memory in, memory out ----
     friend BIO_METHOD* tls_bio_method();
 
+    /// Hands the records OpenSSL wrote during one call to the raw stream: one write (so one
+    /// send) per handshake flight or SSL_write, rather than one per record.
+    void flush_out() noexcept {
+        if (out_.empty()) return;
+        try {
+            raw_w_.write(std::span<const std::byte>(out_));
+        } catch (...) {
+            if (!werr_) werr_ = std::current_exception();  // closed raw stream, no memory: drain() says so
+        }
+        out_.clear();  // keeps the capacity: no allocation per record in steady state
+    }
+
     static int bio_write(BIO* b, const char* data, int len) noexcept {
         auto* self = static_cast<tls_state*>(BIO_get_data(b));
         BIO_clear_retry_flags(b);
         if (len <= 0) return 0;
         try {
-            self->raw_w_.write(std::span(reinterpret_cast<const std::byte*>(data), static_cast<std::size_t>(len)));
+            const auto* p = reinterpret_cast<const std::byte*>(data);
+            self->out_.insert(self->out_.end(), p, p + len);
         } catch (...) {
-            return -1;  // the raw stream is closed or out of memory: OpenSSL reports a write failure
+            return -1;  // out of memory: OpenSSL reports a write failure
         }
         return len;
     }
@@ -604,6 +627,7 @@ private:
     bool eof_ = false;
     bool reading_ = false;
 
+    std::vector<std::byte> out_;  // records written by OpenSSL during the current call
     std::exception_ptr werr_;
     bool established_ = false;
     bool closing_ = false;

@@ -816,3 +816,27 @@ TEST_CASE("tls: steady-state echo round trips make no C++ allocation (OpenSSL's 
         co_await srv.wait_closed();
     });
 }
+
+TEST_CASE("tls: a peer that closes without close_notify after the handshake is an ordinary EOF") {
+    run_test([]() -> coio::coro<void> {
+        auto srv = co_await coio::start_server(
+            [](coio::ssl_stream_reader, coio::ssl_stream_writer w) -> coio::coro<void> {
+                w.write("bye\n");
+                co_await w.drain();
+                SSL_set_quiet_shutdown(w.native_handle(), 1);  // close() sends no close_notify
+                w.close();
+                co_await w.wait_closed();
+            },
+            "127.0.0.1", 0, {.ssl = server_ctx(), .ssl_shutdown_timeout = 0s});
+        auto ctx = client_ctx();
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+        std::string all = co_await r.read();  // until EOF: no exception for the missing close_notify
+        CHECK(all == "bye\n");
+        CHECK(r.at_eof());
+        CHECK((SSL_get_shutdown(w.native_handle()) & SSL_RECEIVED_SHUTDOWN) == 0);  // really no close_notify
+        std::string more = co_await r.read(10);
+        CHECK(more.empty());
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}

@@ -269,6 +269,13 @@ TEST_CASE("tls: client against openssl s_server: GET, ALPN, client certificates"
             CHECK(w.cipher().name == "ECDHE-ECDSA-AES128-GCM-SHA256");
             std::string page = co_await https_get_all(r, w);
             CHECK(page.rfind("HTTP/1.0 200 ok\r\n", 0) == 0);
+            w.close();  // s_server serves one connection at a time
+            co_await w.wait_closed();
+            // A client that insists on TLS 1.3 cannot talk to it.
+            auto strict = client_ctx();
+            strict.minimum_version(coio::tls_version::tlsv1_3);
+            std::string e = co_await handshake_error(srv.port, {.ssl = strict, .server_hostname = "localhost"});
+            CHECK(e == "tlsv1 alert protocol version");
         });
     }
     SECTION("a server that requires a client certificate") {
@@ -836,6 +843,34 @@ TEST_CASE("tls: a peer that closes without close_notify after the handshake is a
         CHECK((SSL_get_shutdown(w.native_handle()) & SSL_RECEIVED_SHUTDOWN) == 0);  // really no close_notify
         std::string more = co_await r.read(10);
         CHECK(more.empty());
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}
+
+TEST_CASE("tls: ALPN between coio ends: the server's preference, or none without overlap") {
+    run_test([]() -> coio::coro<void> {
+        auto sctx = server_ctx();
+        sctx.set_alpn_protocols({"h2", "http/1.1"});
+        std::vector<std::string> seen;
+        auto srv = co_await coio::start_server(
+            [&](coio::ssl_stream_reader r, coio::ssl_stream_writer w) -> coio::coro<void> {
+                seen.push_back(w.selected_alpn_protocol().value_or("none"));
+                co_await echo(std::move(r), std::move(w));
+            },
+            "127.0.0.1", 0, {.ssl = sctx});
+        for (auto offer : {std::vector<std::string>{"http/1.1", "h2"}, std::vector<std::string>{"spdy/3"}}) {
+            auto ctx = client_ctx();
+            ctx.set_alpn_protocols(offer);
+            auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+            w.write("x");
+            std::string x = co_await r.read(1);
+            CHECK(x == "x");
+            CHECK(w.selected_alpn_protocol() == (offer.size() == 2 ? std::optional<std::string>("h2") : std::nullopt));
+            w.close();
+            co_await w.wait_closed();
+        }
+        CHECK(seen == std::vector<std::string>{"h2", "none"});
         srv.close();
         co_await srv.wait_closed();
     });

@@ -119,6 +119,10 @@ public:
         // would let SSL_write need to read. Python's defaults are the same.
         SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
         SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        // SSL_read goes on past post-handshake messages (tickets, key updates) to the next
+        // record instead of returning "want read" with bytes still unread (OpenSSL's default
+        // since 1.1.1; set explicitly because the read loop relies on it).
+        SSL_CTX_set_mode(c, SSL_MODE_AUTO_RETRY);
         if (!server) {
             impl_->check_hostname = true;
             SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);

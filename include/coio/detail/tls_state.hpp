@@ -513,6 +513,9 @@ private:
 
     /// Waits for the next piece of ciphertext from the raw stream (into in_), or EOF.
     coro<void> receive() {
+        // OpenSSL asked for more while bytes are still here (it stopped after a
+        // post-handshake message): let it read those first, never overwrite them.
+        if (!in_.empty()) co_return;
         stream_chunk c = co_await raw_r_.read_chunk();
         if (c.empty()) raw_eof_ = true;
         else in_ = std::move(c);

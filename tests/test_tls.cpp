@@ -875,3 +875,58 @@ TEST_CASE("tls: ALPN between coio ends: the server's preference, or none without
         co_await srv.wait_closed();
     });
 }
+
+TEST_CASE("tls: a cancelled read loses nothing; TLS 1.3 key updates in both directions mid-stream") {
+    run_test([]() -> coio::coro<void> {
+        int updates = 0;
+        auto srv = co_await coio::start_server(
+            [&](coio::ssl_stream_reader r, coio::ssl_stream_writer w) -> coio::coro<void> {
+                for (int i = 0; i < 1000; ++i) {
+                    std::string line = co_await r.readline();
+                    if (line.empty()) break;
+                    if (line == "update\n") {
+                        // Sent with the next record; the peer answers with its own update.
+                        if (SSL_key_update(w.native_handle(), SSL_KEY_UPDATE_REQUESTED) == 1) ++updates;
+                    }
+                    w.write(line);
+                    co_await w.drain();
+                }
+            },
+            "127.0.0.1", 0, {.ssl = server_ctx()});
+        auto ctx = client_ctx();
+        auto [r, w] = co_await coio::open_connection("127.0.0.1", port_of(srv), {.ssl = ctx, .server_hostname = "localhost"});
+
+        // A read cancelled while waiting: the data that comes later is read by the next read.
+        auto t = coio::create_task(r.readline());
+        co_await coio::sleep(20ms);
+        t.cancel();
+        try {
+            co_await t;
+            FAIL("not cancelled");
+        } catch (const coio::cancelled_error&) {
+        }
+        w.write("after cancel\n");
+        std::string l = co_await r.readline();
+        CHECK(l == "after cancel\n");
+
+        // Key updates: the server's, answered by ours (written while reading), then traffic.
+        for (int i = 0; i < 3; ++i) {
+            w.write("update\n");
+            std::string u = co_await r.readline();
+            CHECK(u == "update\n");
+            w.write("more\n");
+            std::string m = co_await r.readline();
+            CHECK(m == "more\n");
+        }
+        CHECK(updates == 3);
+        // Our own key update, sent with the next write.
+        CHECK(SSL_key_update(w.native_handle(), SSL_KEY_UPDATE_REQUESTED) == 1);
+        w.write("mine\n");
+        std::string mine = co_await r.readline();
+        CHECK(mine == "mine\n");
+        w.close();
+        co_await w.wait_closed();
+        srv.close();
+        co_await srv.wait_closed();
+    });
+}

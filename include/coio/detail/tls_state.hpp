@@ -16,6 +16,7 @@
 //    appends each record to `out_`, which goes to the stream (stream_writer::write, which
 //    starts the send) once the OpenSSL call returns: one send per handshake flight or per
 //    write, not one per record (the handshake then costs one loop iteration per flight).
+//    While the stream has a send in flight (it only queues), records go to it directly.
 //    No allocation per record beyond OpenSSL's own: the buffers keep their capacity.
 //  * Pull model: plaintext is decrypted only when a reader asks for it (fill), so the
 //    plaintext buffer stays bounded; the raw stream pauses receiving at 2 x limit of
@@ -583,11 +584,18 @@ private:
         auto* self = static_cast<tls_state*>(BIO_get_data(b));
         BIO_clear_retry_flags(b);
         if (len <= 0) return 0;
+        const auto* p = reinterpret_cast<const std::byte*>(data);
+        const std::span<const std::byte> rec(p, static_cast<std::size_t>(len));
         try {
-            const auto* p = reinterpret_cast<const std::byte*>(data);
-            self->out_.insert(self->out_.end(), p, p + len);
+            if (self->out_.empty() && self->raw_w_.write_buffer_size() > 0) {
+                // A send is in flight: the stream only queues this record, so it may go
+                // there directly (one copy fewer); order holds since out_ is empty.
+                self->raw_w_.write(rec);
+            } else {
+                self->out_.insert(self->out_.end(), rec.begin(), rec.end());
+            }
         } catch (...) {
-            return -1;  // out of memory: OpenSSL reports a write failure
+            return -1;  // out of memory, or the stream is closed: OpenSSL reports a write failure
         }
         return len;
     }

@@ -6,6 +6,7 @@
 //   co_await writer.wait_closed();
 #pragma once
 
+#include <coio/coro.hpp>
 #include <coio/impl/net_service.hpp>
 #include <coio/impl/stream_state.hpp>
 #include <coio/endpoint.hpp>
@@ -21,6 +22,13 @@
 #include <utility>
 
 namespace coio {
+
+// TLS (defined in <coio/tls.hpp>, target coio::tls): declared here so that start_tls reads as
+// in asyncio, without making this header depend on OpenSSL.
+class ssl_context;
+struct start_tls_options;
+class ssl_stream_reader;
+class ssl_stream_writer;
 
 /// The writing half of a stream connection (asyncio.StreamWriter).
 ///
@@ -180,6 +188,21 @@ public:
     void set_write_buffer_limits(std::size_t high, std::size_t low) { state().set_write_buffer_limits(high, low); }
     /// See set_write_buffer_limits(std::size_t, std::size_t); low = high / 4.
     void set_write_buffer_limits(std::size_t high) { state().set_write_buffer_limits(high, high / 4); }
+
+    /// Upgrades the connection to TLS (asyncio's StreamWriter.start_tls, for STARTTLS):
+    /// runs the handshake as a client or a server, as `ctx` says. Needs <coio/tls.hpp> and
+    /// the coio::tls target.
+    /// @param ctx      the TLS context (ssl_protocol::tls_client or tls_server).
+    /// @param options  `{.server_hostname = ..., .ssl_handshake_timeout = ...}`; the host
+    ///                 name defaults to the peer's address.
+    /// Returns: the TLS reader/writer pair; this writer is left empty, and its reader must
+    /// not be used again (the TLS reader takes over what it had buffered).
+    /// Throws: ssl_error, ssl_cert_verification_error, std::system_error (see coio::start_tls).
+    /// Cancellation: the connection is closed.
+    /// Example: `auto [tr, tw] = co_await writer.start_tls(ctx, {.server_hostname = "localhost"});`
+    [[nodiscard]] coro<std::pair<ssl_stream_reader, ssl_stream_writer>> start_tls(ssl_context ctx);
+    /// See start_tls(ssl_context).
+    [[nodiscard]] coro<std::pair<ssl_stream_reader, ssl_stream_writer>> start_tls(ssl_context ctx, start_tls_options options);
 
     /// Internal: the shared state.
     [[nodiscard]] detail::stream_state* state_ptr() const noexcept { return s_; }

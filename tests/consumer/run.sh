@@ -58,6 +58,14 @@ build_and_run() {
         return 1
     fi
     run_logged "$logfile" "$build/consumer" || return 1
+    # coio::tls exists wherever OpenSSL 3 is installed (CI installs libssl-dev).
+    if pkg-config --exists 'openssl >= 3' 2>/dev/null; then
+        if [[ ! -x $build/consumer_tls ]]; then
+            log "coio::tls was not defined (${mode}) although OpenSSL 3 is installed"
+            return 1
+        fi
+        run_logged "$logfile" "$build/consumer_tls" || return 1
+    fi
 }
 
 mode_subdirectory() {

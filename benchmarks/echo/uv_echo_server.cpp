@@ -82,12 +82,17 @@ void on_connection(uv_stream_t* server, int status) {
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
 }
 
-void on_signal(uv_signal_t* sig, int) {
+uv_signal_t g_term, g_intr;
+
+// Closes every handle, so that uv_run returns.
+void on_signal(uv_signal_t*, int) {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&g_listener))) return;
     uv_close(reinterpret_cast<uv_handle_t*>(&g_listener), nullptr);
     for (connection* c : std::set<connection*>(g_connections))
         if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&c->tcp)))
             uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_close);
-    uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&g_term), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&g_intr), nullptr);
 }
 
 }  // namespace
@@ -118,11 +123,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "uv_echo_server: listen: %s\n", uv_strerror(r));
         return 1;
     }
-    uv_signal_t term, intr;
-    uv_signal_init(loop, &term);
-    uv_signal_init(loop, &intr);
-    uv_signal_start(&term, on_signal, SIGTERM);
-    uv_signal_start_oneshot(&intr, on_signal, SIGINT);
+    uv_signal_init(loop, &g_term);
+    uv_signal_init(loop, &g_intr);
+    uv_signal_start(&g_term, on_signal, SIGTERM);
+    uv_signal_start(&g_intr, on_signal, SIGINT);
     uv_run(loop, UV_RUN_DEFAULT);
     echo_bench::print_rusage();
     return 0;

@@ -295,8 +295,9 @@ private:
         epoll_event ev{};
         ev.events = how == watch::grow ? want | fs.registered : want;
         ev.data.fd = fd;
-        int r = ::epoll_ctl(epfd_, fs.registered || how == watch::resync ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
-        // Not watched (closed and reused since, or never), or watched already: the other verb.
+        int r = ::epoll_ctl(epfd_, fs.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+        // Watched no more (closed, and the number reused since), or still watched (dropped
+        // from fs.registered while epoll kept it): the other verb.
         if (r != 0 && (errno == ENOENT || errno == EEXIST))
             r = ::epoll_ctl(epfd_, errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
         if (r != 0) return false;
@@ -389,6 +390,11 @@ private:
             }
             deliver(op, r, flags);  // stays queued (op_more)
             if (op.backend_list != &list || list.front() != &op) return true;  // cancelled meanwhile
+            // A receive that did not fill its buffer most likely emptied the socket: asking
+            // again would only find EAGAIN (a system call per message); the level-triggered
+            // watch reports anything that arrives after it.
+            if (op.code == op_code::recv_multishot && static_cast<unsigned>(r) < pool_of(op.buf_group)->buffer_size())
+                return false;
         }
         return false;
     }

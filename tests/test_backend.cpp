@@ -141,6 +141,22 @@ int exercise(const std::string& dns_server) {
     return step;
 }
 
+// In a child where io_uring is refused: an explicit io_uring loop must throw EPERM with a
+// message naming the cause (`mention`) and container seccomp profiles. 0 when it does.
+int explicit_uring_error(const char* mention) {
+    try {
+        coio::event_loop loop({.backend = coio::backend::io_uring});
+        return 1;
+    } catch (const std::system_error& e) {
+        const std::string what = e.what();
+        if (e.code().value() == EPERM && what.find(mention) != std::string::npos &&
+            what.find("seccomp") != std::string::npos)
+            return 0;
+        std::fprintf(stderr, "child: unexpected message: %s\n", e.what());
+        return 2;
+    }
+}
+
 } // namespace
 
 TEST_CASE("backend names") {
@@ -187,34 +203,13 @@ TEST_CASE("io_uring_setup refused (a container's seccomp profile): automatic run
 }
 
 TEST_CASE("io_uring refused: asking for it explicitly gives a clear system_error") {
-    const int rc = run_refused(__NR_io_uring_setup, [] {
-        try {
-            coio::event_loop loop({.backend = coio::backend::io_uring});
-            return 1;
-        } catch (const std::system_error& e) {
-            const std::string what = e.what();
-            const bool ok = e.code().value() == EPERM && what.find("io_uring_disabled") != std::string::npos &&
-                            what.find("seccomp") != std::string::npos;
-            if (!ok) std::fprintf(stderr, "child: unexpected message: %s\n", e.what());
-            return ok ? 0 : 2;
-        }
-    });
+    const int rc = run_refused(__NR_io_uring_setup, [] { return explicit_uring_error("io_uring_disabled"); });
     CHECK(rc == 0);
 }
 
 TEST_CASE("only io_uring_enter refused: explicit io_uring says so, automatic falls back to epoll") {
     const int rc = run_refused(__NR_io_uring_enter, [] {
-        try {
-            coio::event_loop loop({.backend = coio::backend::io_uring});
-            return 1;
-        } catch (const std::system_error& e) {
-            const std::string what = e.what();
-            if (e.code().value() != EPERM || what.find("io_uring_enter") == std::string::npos ||
-                what.find("seccomp") == std::string::npos) {
-                std::fprintf(stderr, "child: unexpected message: %s\n", e.what());
-                return 2;
-            }
-        }
+        if (const int r = explicit_uring_error("io_uring_enter")) return r;
         ::unsetenv("COIO_BACKEND");
         return exercise("");
     });

@@ -179,6 +179,7 @@ class [[nodiscard]] as_completed_next : detail::as_completed_state<S>::step {
     using state = detail::as_completed_state<S>;
 
 public:
+    /// Internal: made by as_completed_range::next().
     explicit as_completed_next(state* s) noexcept : s_(s) { this->what = "as_completed"; }
 
     bool await_ready() {

@@ -155,10 +155,11 @@ private:
 
 } // namespace coio
 
-/// gai_errc and dns_errc convert to std::error_code implicitly.
+/// @cond
+// gai_errc and dns_errc convert to std::error_code implicitly.
 template <> struct std::is_error_code_enum<coio::gai_errc> : std::true_type {};
-/// See above.
 template <> struct std::is_error_code_enum<coio::dns_errc> : std::true_type {};
+/// @endcond
 
 // =========================================================================================
 // Implementation

@@ -96,23 +96,41 @@ struct record_type {
     using result_type = Result;
 };
 /// Type of `dns::a`.
-struct a_type : record_type<1, std::vector<a_record>> { static constexpr const char* name = "A"; };
+struct a_type : record_type<1, std::vector<a_record>> {
+    static constexpr const char* name = "A";  ///< the type's name
+};
 /// Type of `dns::ns`.
-struct ns_type : record_type<2, std::vector<ns_record>> { static constexpr const char* name = "NS"; };
+struct ns_type : record_type<2, std::vector<ns_record>> {
+    static constexpr const char* name = "NS";  ///< the type's name
+};
 /// Type of `dns::cname`.
-struct cname_type : record_type<5, cname_record> { static constexpr const char* name = "CNAME"; };
+struct cname_type : record_type<5, cname_record> {
+    static constexpr const char* name = "CNAME";  ///< the type's name
+};
 /// Type of `dns::soa`.
-struct soa_type : record_type<6, soa_record> { static constexpr const char* name = "SOA"; };
+struct soa_type : record_type<6, soa_record> {
+    static constexpr const char* name = "SOA";  ///< the type's name
+};
 /// Type of `dns::ptr`.
-struct ptr_type : record_type<12, std::vector<ptr_record>> { static constexpr const char* name = "PTR"; };
+struct ptr_type : record_type<12, std::vector<ptr_record>> {
+    static constexpr const char* name = "PTR";  ///< the type's name
+};
 /// Type of `dns::mx`.
-struct mx_type : record_type<15, std::vector<mx_record>> { static constexpr const char* name = "MX"; };
+struct mx_type : record_type<15, std::vector<mx_record>> {
+    static constexpr const char* name = "MX";  ///< the type's name
+};
 /// Type of `dns::txt`.
-struct txt_type : record_type<16, std::vector<txt_record>> { static constexpr const char* name = "TXT"; };
+struct txt_type : record_type<16, std::vector<txt_record>> {
+    static constexpr const char* name = "TXT";  ///< the type's name
+};
 /// Type of `dns::aaaa`.
-struct aaaa_type : record_type<28, std::vector<aaaa_record>> { static constexpr const char* name = "AAAA"; };
+struct aaaa_type : record_type<28, std::vector<aaaa_record>> {
+    static constexpr const char* name = "AAAA";  ///< the type's name
+};
 /// Type of `dns::srv`.
-struct srv_type : record_type<33, std::vector<srv_record>> { static constexpr const char* name = "SRV"; };
+struct srv_type : record_type<33, std::vector<srv_record>> {
+    static constexpr const char* name = "SRV";  ///< the type's name
+};
 
 inline constexpr a_type a{};          ///< A records: std::vector<a_record>
 inline constexpr aaaa_type aaaa{};    ///< AAAA records: std::vector<aaaa_record>

@@ -315,6 +315,7 @@ public:
 
     /// Internal: the loop's live future/task states, oldest first.
     using live_list = detail::intrusive_list<detail::future_base, detail::live_tag>;
+    /// Internal: see live_list.
     [[nodiscard]] const live_list& live_states() const noexcept { return live_; }
     /// Internal (coio::run): the task Ctrl-C cancels, or null.
     void set_main_task(detail::task_base* t) noexcept { main_task_ = t; }

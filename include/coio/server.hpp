@@ -419,7 +419,9 @@ public:
     explicit server(detail::server_state* s) noexcept : s_(s) {
         if (s_) s_->add_handle();
     }
+    /// Takes over `o`'s server (`o` is left empty).
     server(server&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Closes this server if it owns one, then takes over `o`'s.
     server& operator=(server&& o) noexcept {
         if (this != &o) {
             reset();

@@ -334,8 +334,8 @@ private:
 /// A connection returned by socket::accept(): the connected socket and the peer's address
 /// (empty for Unix-domain sockets).
 struct accepted_connection {
-    coio::socket socket;
-    endpoint address;
+    coio::socket socket;  ///< the connected socket
+    endpoint address;     ///< the peer's address (empty for Unix-domain sockets)
 };
 
 class socket::accept_awaiter : public detail::op_awaiter<accept_awaiter> {

@@ -65,7 +65,9 @@ public:
     explicit stream_reader(detail::stream_state* s) noexcept : s_(s) {
         if (s_) s_->add_handle();
     }
+    /// Takes over `o`'s stream (`o` is left empty).
     stream_reader(stream_reader&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Drops this reader's stream, then takes over `o`'s.
     stream_reader& operator=(stream_reader&& o) noexcept {
         if (this != &o) {
             reset();

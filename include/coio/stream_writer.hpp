@@ -193,15 +193,15 @@ public:
     /// runs the handshake as a client or a server, as `ctx` says. Needs <coio/tls.hpp> and
     /// the coio::tls target.
     /// @param ctx      the TLS context (ssl_protocol::tls_client or tls_server).
-    /// @param options  `{.server_hostname = ..., .ssl_handshake_timeout = ...}`; the host
-    ///                 name defaults to the peer's address.
+    /// The overload with `start_tls_options` takes `{.server_hostname = ...,
+    /// .ssl_handshake_timeout = ...}`; the host name defaults to the peer's address.
     /// Returns: the TLS reader/writer pair; this writer is left empty, and its reader must
     /// not be used again (the TLS reader takes over what it had buffered).
     /// Throws: ssl_error, ssl_cert_verification_error, std::system_error (see coio::start_tls).
     /// Cancellation: the connection is closed.
     /// Example: `auto [tr, tw] = co_await writer.start_tls(ctx, {.server_hostname = "localhost"});`
     [[nodiscard]] coro<std::pair<ssl_stream_reader, ssl_stream_writer>> start_tls(ssl_context ctx);
-    /// See start_tls(ssl_context).
+    /// See start_tls(ssl_context); `options` as described there.
     [[nodiscard]] coro<std::pair<ssl_stream_reader, ssl_stream_writer>> start_tls(ssl_context ctx, start_tls_options options);
 
     /// Internal: the shared state.

@@ -127,6 +127,7 @@ public:
 
     /// True when the handle refers to a task.
     explicit operator bool() const noexcept { return static_cast<bool>(s_); }
+    /// True when both handles refer to the same task.
     friend bool operator==(const task& a, const task& b) noexcept { return a.s_ == b.s_; }
 
     /// Internal: the shared state.
@@ -242,6 +243,7 @@ public:
 
     /// True when the handle refers to a task.
     explicit operator bool() const noexcept { return static_cast<bool>(s_); }
+    /// True when both handles refer to the same task.
     friend bool operator==(const any_task& a, const any_task& b) noexcept { return a.s_ == b.s_; }
     /// Same task (exact, so neither side has to convert).
     template <class T>

@@ -186,6 +186,7 @@ namespace detail {
 
 /// The exception type a handle_group handler takes: E from `R (const E&)`.
 /// (Generic lambdas have no single parameter type: handlers must name theirs.)
+/// @cond
 template <class F> struct handler_arg : handler_arg<decltype(&std::remove_cvref_t<F>::operator())> {};
 template <class F> struct handler_arg<F*const> : handler_arg<F*> {};
 template <class R, class A> struct handler_arg<R(A)> { using type = A; };
@@ -196,6 +197,7 @@ template <class C, class R, class A> struct handler_arg<R (C::*)(A)> { using typ
 template <class C, class R, class A> struct handler_arg<R (C::*)(A) const> { using type = A; };
 template <class C, class R, class A> struct handler_arg<R (C::*)(A) noexcept> { using type = A; };
 template <class C, class R, class A> struct handler_arg<R (C::*)(A) const noexcept> { using type = A; };
+/// @endcond
 
 /// Calls `f(e)` for every E in `g` (nested groups walked in order).
 template <class E, class F>

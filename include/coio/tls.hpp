@@ -424,7 +424,9 @@ public:
     explicit ssl_stream_reader(detail::tls_state* s) noexcept : s_(s) {
         if (s_) s_->add_handle();
     }
+    /// Takes over `o`'s connection (`o` is left empty).
     ssl_stream_reader(ssl_stream_reader&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Drops this reader's connection, then takes over `o`'s.
     ssl_stream_reader& operator=(ssl_stream_reader&& o) noexcept {
         if (this != &o) {
             reset();
@@ -618,7 +620,9 @@ public:
     explicit ssl_stream_writer(detail::tls_state* s) noexcept : s_(s) {
         if (s_) s_->add_handle();
     }
+    /// Takes over `o`'s connection (`o` is left empty).
     ssl_stream_writer(ssl_stream_writer&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    /// Drops this writer's connection, then takes over `o`'s.
     ssl_stream_writer& operator=(ssl_stream_writer&& o) noexcept {
         if (this != &o) {
             reset();

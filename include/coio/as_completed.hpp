@@ -8,12 +8,24 @@
 #include <cstddef>
 #include <iterator>
 #include <memory>
+#include <ranges>
 #include <utility>
 #include <vector>
 
 namespace coio {
 
 namespace detail {
+
+/// The states of the awaitables of `r`, in order (coros are moved out of the range and
+/// scheduled as tasks).
+template <class R>
+auto range_states(R&& r) {
+    using S = state_of<std::ranges::range_value_t<R>>;
+    std::vector<ref_ptr<S>> out;
+    if constexpr (std::ranges::sized_range<R>) out.reserve(std::ranges::size(r));
+    for (auto&& a : r) out.push_back(to_state(a));  // coros are moved out of the range
+    return out;
+}
 
 template <class S>
 class as_completed_state : cancel_hook {

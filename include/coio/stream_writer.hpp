@@ -144,7 +144,8 @@ public:
     /// See set_write_buffer_limits(std::size_t, std::size_t); low = high / 4.
     void set_write_buffer_limits(std::size_t high) { state().set_write_buffer_limits(high, high / 4); }
 
-    /// Internal: the shared state.
+    /// Internal: the shared state, for a layer over the stream (TLS) that needs a second
+    /// handle on the same connection (`stream_reader(writer.state_ptr())`).
     [[nodiscard]] detail::stream_state* state_ptr() const noexcept { return s_; }
 
 private:

@@ -103,14 +103,18 @@ struct read_waiter : cancel_hook {
 /// buffers are queued instead of copied), `nobufs_retried_` (since the last data, a
 /// multishot was re-armed once after -ENOBUFS), `rerr_` (the receive error; set together
 /// with `ended`, or just before it while a multishot receive is still in flight).
+///
+/// The order of the values is chosen so that the frequent questions are one range check:
+/// can a receive start (idle, waiting_for_buffer), is one in flight (multishot .. pausing),
+/// was it cancelled (cancelling, pausing), is reading paused (pausing, paused).
 enum class recv_state : std::uint8_t {
     idle,
-    multishot,
-    plain,
-    direct,
-    pausing,
-    cancelling,
     waiting_for_buffer,
+    multishot,
+    direct,
+    plain,
+    cancelling,
+    pausing,
     paused,
     ended,
 };
@@ -215,7 +219,7 @@ public:
         if (core().cfg_.multishot) {
             // A reader that needs more than 2 x limit (readexactly of a large block) must not
             // stay paused: resume reading while someone waits, as asyncio's _wait_for_data does.
-            unpause();
+            if (rstate_ >= recv_state::pausing) unpause();  // one comparison in the usual case
             start_receiving();
         } else if (!recv_in_flight()) {
             if (!w->target.empty()) {
@@ -256,14 +260,7 @@ protected:
     /// Multishot mode, at construction: arms the multishot receive (reading eagerly).
     void start_eager_receive() { arm_multishot(); }
     [[nodiscard]] bool recv_in_flight() const noexcept {
-        switch (rstate_) {
-        case recv_state::multishot:
-        case recv_state::plain:
-        case recv_state::direct:
-        case recv_state::pausing:
-        case recv_state::cancelling: return true;
-        default: return false;
-        }
+        return rstate_ >= recv_state::multishot && rstate_ <= recv_state::pausing;
     }
     /// Leaves the ring's queue of streams waiting for a buffer.
     void stop_waiting_for_buffer() noexcept {
@@ -272,7 +269,7 @@ protected:
     }
     /// Cancels the operation in flight, if any (once).
     void cancel_recv() noexcept {
-        if (rstate_ == recv_state::multishot || rstate_ == recv_state::plain || rstate_ == recv_state::direct) {
+        if (rstate_ >= recv_state::multishot && rstate_ <= recv_state::plain) {  // not cancelled yet
             rstate_ = recv_state::cancelling;
             core().cancel_op(recv_op_);
         }
@@ -313,13 +310,18 @@ private:
     const stream_core& core() const noexcept;
 
     [[nodiscard]] bool recv_in_flight_into_buffer() const noexcept {
-        if (rstate_ == recv_state::plain) return true;
-        return rstate_ == recv_state::cancelling && recv_op_.code == op_code::recv && !(reader_ && reader_->direct);
+        if (rstate_ < recv_state::plain || rstate_ > recv_state::cancelling) return false;  // the usual case
+        return rstate_ == recv_state::plain || (recv_op_.code == op_code::recv && !(reader_ && reader_->direct));
     }
     [[nodiscard]] bool can_receive() const noexcept {
         const stream_core& c = core();
-        return (rstate_ == recv_state::idle || rstate_ == recv_state::waiting_for_buffer) && !c.closing_ && c.loop_ &&
-               !c.svc_->shutting_down();
+        return rstate_ <= recv_state::waiting_for_buffer && !c.closing_ && c.loop_ && !c.svc_->shutting_down();
+    }
+    /// eof() when no receive is in flight (then an error always comes with `ended`): one
+    /// comparison on the completion paths instead of two.
+    [[nodiscard]] bool stopped() const noexcept { return rstate_ == recv_state::ended; }
+    [[nodiscard]] bool paused_or_pausing() const noexcept {
+        return rstate_ >= recv_state::pausing && rstate_ <= recv_state::paused;
     }
     /// A receive failed to start, or its data could not be stored: the stream ends with
     /// `err` (at once if nothing is in flight, else at the operation's final completion).
@@ -405,7 +407,7 @@ private:
     }
 
     void maybe_resume_reading() noexcept {
-        if ((rstate_ == recv_state::paused || rstate_ == recv_state::pausing) && buffered() <= core().cfg_.limit) {
+        if (paused_or_pausing() && buffered() <= core().cfg_.limit) {
             unpause();
             try {
                 start_receiving();
@@ -456,7 +458,8 @@ private:
             else if (!(res == -ECANCELED && cancelled)) fail(-res);
             if (c.closing_) rstate_ = recv_state::ended;
             wake_reader_if_ready();
-            if (!c.cfg_.multishot && reader_ && !eof() && !c.closing_ && c.loop_) {
+            // Nothing is in flight here, so eof() is just `rstate_ == ended` (see stopped()).
+            if (!c.cfg_.multishot && reader_ && !stopped() && !c.closing_ && c.loop_) {
                 // The reader still waits for more (its `want`): one more recv into rbuf_.
                 try {
                     reserve_tail();
@@ -465,7 +468,7 @@ private:
                     fail(ENOMEM);
                     wake_reader_if_ready();
                 }
-            } else if (c.cfg_.multishot && !eof()) {
+            } else if (c.cfg_.multishot && !stopped()) {
                 // A dry-ring fallback recv completed: back to the ring if it has buffers, else
                 // wait for one (the reader was just woken: no speculative second recv).
                 try {
@@ -520,21 +523,21 @@ private:
         const bool more = (flags & op_more) != 0;
         if (!more) {
             // The final completion: -ECANCELED is no error when we cancelled (pause, close).
-            const bool cancelled = rstate_ == recv_state::pausing || rstate_ == recv_state::cancelling;
+            const bool cancelled = rstate_ >= recv_state::cancelling;  // cancelling or pausing
             rstate_ = rstate_ == recv_state::pausing ? recv_state::paused : recv_state::idle;
             --c.ops_in_flight;
             if (res == 0) rstate_ = recv_state::ended;
             else if (res < 0 && res != -ENOBUFS && !(res == -ECANCELED && cancelled)) fail(-res);
             if (c.closing_ || rerr_) rstate_ = recv_state::ended;
         }
-        if (!eof() && rstate_ != recv_state::paused && rstate_ != recv_state::pausing &&
-            buffered() > 2 * c.cfg_.limit && !(reader_ && buffered() < reader_->want)) {
+        if (buffered() > 2 * c.cfg_.limit && !eof() && !paused_or_pausing() &&
+            !(reader_ && buffered() < reader_->want)) {
             // asyncio's pause_reading: the consumer is slow; stop receiving until it catches up.
             // Not while a reader waits for more (readexactly of a large block, read() to EOF):
             // pausing then would only cancel and re-arm the receive once per buffer.
             pause();
         }
-        if (!more && !eof() && !c.closing_) {
+        if (!more && !stopped() && !c.closing_) {
             try {
                 if (res != -ENOBUFS) {
                     start_receiving();  // the kernel ended the multishot (CQ pressure): keep going

@@ -93,6 +93,8 @@ struct read_waiter : cancel_hook {
 ///                                      completion (that completion then re-arms)
 ///   cancelling -> pausing              a late completion pushed the buffer over 2 x limit
 ///   pausing -> paused                  its final completion
+///   idle -> paused                     a final completion the kernel ended on its own left
+///                                      more than 2 x limit buffered (nothing to cancel)
 ///   multishot | plain | direct | cancelling -> idle   final completion (then re-armed at
 ///                                      once in multishot mode, see idle)
 ///   paused -> idle                     the buffer is down to limit, or a reader waits
@@ -102,7 +104,9 @@ struct read_waiter : cancel_hook {
 /// Orthogonal to the operation's state: `keep_chunks_` (the consumer reads chunks, so ring
 /// buffers are queued instead of copied), `nobufs_retried_` (since the last data, a
 /// multishot was re-armed once after -ENOBUFS), `rerr_` (the receive error; set together
-/// with `ended`, or just before it while a multishot receive is still in flight).
+/// with `ended`, or, when received data could not be stored while a multishot receive is
+/// still in flight, before it: eof() is true from then on, `ended` follows at the final
+/// completion).
 ///
 /// The order of the values is chosen so that the frequent questions are one range check:
 /// can a receive start (idle, waiting_for_buffer), is one in flight (multishot .. pausing),

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,17 @@ namespace coio {
 template <class S> class as_completed_next;
 
 namespace detail {
+
+/// The states of the awaitables of `r`, in order (coros are moved out of the range and
+/// scheduled as tasks).
+template <class R>
+auto range_states(R&& r) {
+    using S = state_of<std::ranges::range_value_t<R>>;
+    std::vector<ref_ptr<S>> out;
+    if constexpr (std::ranges::sized_range<R>) out.reserve(std::ranges::size(r));
+    for (auto&& a : r) out.push_back(to_state(a));  // coros are moved out of the range
+    return out;
+}
 
 /// The shared state of one as_completed: its children, their results in completion order,
 /// the tasks waiting for a step, and the optional deadline.

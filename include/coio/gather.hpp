@@ -235,15 +235,6 @@ private:
 };
 
 template <class R>
-auto range_states(R&& r) {
-    using S = state_of<std::ranges::range_value_t<R>>;
-    std::vector<ref_ptr<S>> out;
-    if constexpr (std::ranges::sized_range<R>) out.reserve(std::ranges::size(r));
-    for (auto&& a : r) out.push_back(to_state(a));  // coros are moved out of the range
-    return out;
-}
-
-template <class R>
 std::size_t range_size(R& r) {
     if constexpr (std::ranges::sized_range<R>) return static_cast<std::size_t>(std::ranges::size(r));
     else return static_cast<std::size_t>(std::ranges::distance(r));

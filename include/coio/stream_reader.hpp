@@ -242,9 +242,6 @@ public:
     /// The buffer limit (stream_options::limit).
     [[nodiscard]] std::size_t limit() const noexcept { return s_ ? s_->limit() : 0; }
 
-    /// Internal: the shared state.
-    [[nodiscard]] detail::stream_state* state_ptr() const noexcept { return s_; }
-
 private:
     detail::stream_state& state() const {
         if (!s_) throw invalid_state_error("coio: stream_reader is empty (moved from or default-constructed)");

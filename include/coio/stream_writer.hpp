@@ -204,7 +204,8 @@ public:
     /// See start_tls(ssl_context); `options` as described there.
     [[nodiscard]] coro<std::pair<ssl_stream_reader, ssl_stream_writer>> start_tls(ssl_context ctx, start_tls_options options);
 
-    /// Internal: the shared state.
+    /// Internal: the shared state, for a layer over the stream (TLS) that needs a second
+    /// handle on the same connection (`stream_reader(writer.state_ptr())`).
     [[nodiscard]] detail::stream_state* state_ptr() const noexcept { return s_; }
 
 private:

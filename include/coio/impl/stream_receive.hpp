@@ -1,0 +1,578 @@
+// coio/impl/stream_receive.hpp - the receive half of a stream connection: its buffer, its
+// one receive operation and the reader waiting for data. Not API.
+//
+// Contracts:
+//  * Receiving: either a multishot receive into the loop's provided-buffer ring (armed as
+//    long as the connection is open and the buffer is below 2 x limit, as asyncio's transport
+//    reads eagerly and pauses at 2 x limit), or, in plain mode, one recv at a time, issued
+//    only when a reader needs data, into rbuf_ or straight into the caller's span
+//    (read_into). rbuf_ is never reallocated or compacted while a recv writes into it.
+//  * A reader's task is woken only when there is something to report (as much data as it
+//    waits for, EOF, error), so an awaiter never has to wait twice.
+//  * Cancellation never loses data: a read gathers what it needs in rbuf_ (read_waiter::want)
+//    and takes it out only once it can return, so a cancelled read leaves every received byte
+//    buffered for the next one.
+//  * Zero copy (read_chunk): once a reader asked for chunks, received ring buffers are
+//    queued as they are (`rq_`, stream_chunks) instead of being copied into `rbuf_`, and
+//    handed out one by one. The received data is always `rbuf_` followed by `rq_`; a
+//    copying read (read, readline, read_into...) first appends `rq_` to `rbuf_` (flatten),
+//    and from then on receives by copy again, so the byte order never changes.
+//  * Ring dry: the kernel ends the multishot receive with -ENOBUFS. The stream then receives
+//    with one plain recv into `rbuf_` if a reader is waiting (progress even when the user
+//    holds every buffer), else waits on the ring for a buffer to come back. It never
+//    re-arms blindly (that would spin while buffers are held).
+#pragma once
+
+#include <coio/impl/stream_core.hpp>
+#include <coio/detail/task_base.hpp>
+#include <coio/stream_chunk.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace coio::detail {
+
+/// A task waiting for readable data (one at a time per stream, as in asyncio).
+struct read_waiter : cancel_hook {
+    task_base* task = nullptr;
+    std::span<std::byte> target{};  // read_into: data may be delivered straight here
+    std::size_t delivered = 0;      // bytes delivered into target
+    // Wake the reader once this many bytes are buffered (or at EOF / an error / close). 1 is
+    // "any data"; readexactly(n) waits for n and read() to EOF for everything, so a read
+    // that must gather data keeps it in the stream's buffer while it waits, where a
+    // cancellation leaves it for the next read (a local accumulator would lose it).
+    std::size_t want = 1;
+    int direct_res = 0;             // plain mode: the res of the recv into target
+    bool direct = false;            // plain mode: a recv writes into target right now
+    bool cancel_requested = false;
+    bool cancelled = false;
+    bool suspended = false;
+};
+
+/// What the one receive operation of a stream is doing. Exactly one at a time.
+///
+///   idle                nothing in flight. Plain mode rests here between reads; multishot
+///                       mode passes through it (re-armed at once) unless the ring is dry.
+///   multishot           a multishot receive into the ring is armed.
+///   plain               a one-shot recv into rbuf_ is in flight (plain mode, or the
+///                       dry-ring fallback of multishot mode for a waiting reader).
+///   direct              a one-shot recv into the waiting read_into's span is in flight
+///                       (plain mode only); the reader stays registered until it completes.
+///   pausing             a multishot receive was cancelled to pause (2 x limit buffered);
+///                       its final completion leads to `paused`.
+///   cancelling          the operation in flight was cancelled (close, abort, a cancelled
+///                       read_into, or a pause called off before its completion). What is in
+///                       flight is recv_op_.code: a one-shot recv writes into the caller's
+///                       span if reader_->direct, else into rbuf_.
+///   waiting_for_buffer  multishot mode, the ring is dry and no reader waits: queued on the
+///                       ring (buf_waiter_) until a buffer comes back.
+///   paused              multishot mode, 2 x limit buffered: nothing in flight until the
+///                       reader has consumed down to `limit`.
+///   ended               EOF, an error, or the stream closed: nothing is received any more.
+///
+/// Transitions:
+///   idle -> plain | direct             plain mode: a reader starts waiting
+///   idle | waiting_for_buffer -> multishot
+///                                      multishot mode: start, a final completion that
+///                                      did not end the stream, a buffer came back, a reader
+///   idle -> plain                      multishot mode, ring dry, a reader waits
+///   idle -> waiting_for_buffer         multishot mode, ring dry, nobody waits
+///   waiting_for_buffer -> idle         close, or the ring offered a buffer we cannot use
+///   multishot -> pausing               more than 2 x limit buffered and the reader does
+///                                      not wait for more than that (cancel sent)
+///   multishot | plain | direct -> cancelling   close, abort, a read_into cancelled
+///   pausing -> cancelling              the reader caught up or waits before the final
+///                                      completion (that completion then re-arms)
+///   cancelling -> pausing              a late completion pushed the buffer over 2 x limit
+///   pausing -> paused                  its final completion
+///   idle -> paused                     a final completion the kernel ended on its own left
+///                                      more than 2 x limit buffered (nothing to cancel)
+///   multishot | plain | direct | cancelling -> idle   final completion (then re-armed at
+///                                      once in multishot mode, see idle)
+///   paused -> idle                     the buffer is down to limit, or a reader waits
+///   any final completion -> ended      EOF, an error, or the stream is closing
+///   (nothing in flight) -> ended       a failure to start a receive; the close completes
+///
+/// Orthogonal to the operation's state: `keep_chunks_` (the consumer reads chunks, so ring
+/// buffers are queued instead of copied), `nobufs_retried_` (since the last data, a
+/// multishot was re-armed once after -ENOBUFS), `rerr_` (the receive error; set together
+/// with `ended`, or, when received data could not be stored while a multishot receive is
+/// still in flight, before it: eof() is true from then on, `ended` follows at the final
+/// completion).
+///
+/// The order of the values is chosen so that the frequent questions are one range check:
+/// can a receive start (idle, waiting_for_buffer), is one in flight (multishot .. pausing),
+/// was it cancelled (cancelling, pausing), is reading paused (pausing, paused).
+enum class recv_state : std::uint8_t {
+    idle,
+    waiting_for_buffer,
+    multishot,
+    direct,
+    plain,
+    cancelling,
+    pausing,
+    paused,
+    ended,
+};
+
+/// The receive half of a stream_state (see the contracts at the top).
+class stream_receive {
+public:
+    stream_receive(const stream_receive&) = delete;
+    stream_receive& operator=(const stream_receive&) = delete;
+
+    /// Bytes received and not read yet (rbuf_ and queued chunks).
+    [[nodiscard]] std::size_t buffered() const noexcept { return rbuffered() + rq_bytes_; }
+    /// Bytes in rbuf_ (what rview/take see; all of buffered() after prepare_copy_read()).
+    [[nodiscard]] std::size_t rbuffered() const noexcept { return rend_ - rbegin_; }
+    [[nodiscard]] const std::byte* rdata() const noexcept { return rbuf_.data() + rbegin_; }
+    [[nodiscard]] std::string_view rview() const noexcept {
+        return {reinterpret_cast<const char*>(rbuf_.data() + rbegin_), rbuffered()};
+    }
+    /// True once no more data will be received: EOF or an error.
+    [[nodiscard]] bool eof() const noexcept { return rstate_ == recv_state::ended || rerr_ != 0; }
+    /// True when no more data will arrive: EOF, an error, or the stream is closing (its
+    /// receive is being cancelled; a read must not wait for that completion in a busy loop).
+    [[nodiscard]] bool ended() const noexcept { return eof() || core().closing_; }
+    [[nodiscard]] bool at_eof() const noexcept { return eof() && buffered() == 0; }
+
+    /// Throws the receive error, if the connection failed (after every buffered byte was read).
+    void check_read_error() const {
+        if (rerr_) throw_errno(rerr_, "recv from " + core().peer_text());
+    }
+
+    /// A copying read starts: queued chunks are appended to rbuf_ (their buffers go back to
+    /// the ring) and later receives are copied into rbuf_ again.
+    /// Throws: std::bad_alloc.
+    void prepare_copy_read() {
+        keep_chunks_ = false;
+        while (!rq_.empty()) {
+            stream_chunk c = rq_.pop();
+            rq_bytes_ -= c.size();
+            append(c.data(), c.size());
+        }
+    }
+
+    /// A chunk read starts: later receives keep their ring buffers.
+    void prepare_chunk_read() noexcept { keep_chunks_ = true; }
+
+    /// Takes the oldest received data as a chunk (rbuf_ first, then the queue); empty when
+    /// nothing is buffered. Throws: std::bad_alloc (only when rbuf_ must be copied).
+    stream_chunk next_chunk() {
+        stream_chunk c;
+        if (const std::size_t n = rbuffered()) {
+            if (recv_in_flight_into_buffer()) {
+                // The kernel writes behind the data: copy the data out, keep the buffer.
+                std::vector<std::byte> v(rdata(), rdata() + n);
+                c = stream_chunk::from_vector(std::move(v), 0, n);
+                rbegin_ += n;
+            } else {
+                // Nothing writes into rbuf_: hand the vector itself over (no copy).
+                c = stream_chunk::from_vector(std::exchange(rbuf_, {}), rbegin_, n);
+                rbegin_ = rend_ = 0;
+            }
+        } else if (!rq_.empty()) {
+            c = rq_.pop();
+            rq_bytes_ -= c.size();
+        }
+        maybe_resume_reading();
+        return c;
+    }
+
+    /// Removes `n` buffered bytes (they have been copied out).
+    void consume(std::size_t n) noexcept {
+        rbegin_ += n;
+        if (rbegin_ == rend_ && !recv_in_flight_into_buffer()) rbegin_ = rend_ = 0;
+        maybe_resume_reading();
+    }
+    /// Copies up to out.size() buffered bytes into `out`; returns the count.
+    std::size_t take_into(std::span<std::byte> out) noexcept {
+        const std::size_t n = std::min(out.size(), rbuffered());
+        if (n) std::memcpy(out.data(), rdata(), n);
+        consume(n);
+        return n;
+    }
+    /// Takes `n` buffered bytes as a string.
+    std::string take(std::size_t n) {
+        std::string s(reinterpret_cast<const char*>(rdata()), n);
+        consume(n);
+        return s;
+    }
+
+    /// Throws invalid_state_error if another task is reading or the loop is closed.
+    void check_can_read() const {
+        check_single_reader();
+        core().check_loop();
+    }
+    /// Throws invalid_state_error if another task is waiting to read (asyncio's rule).
+    void check_single_reader() const {
+        if (reader_) throw invalid_state_error("coio: stream_reader: another task is already waiting to read from this stream");
+    }
+    /// Registers `w` as the waiting reader and makes sure data is on its way. Precondition:
+    /// not at EOF, not closing, no other reader.
+    void begin_read_wait(read_waiter* w) {
+        reader_ = w;
+        if (core().cfg_.multishot) {
+            // A reader that needs more than 2 x limit (readexactly of a large block) must not
+            // stay paused: resume reading while someone waits, as asyncio's _wait_for_data does.
+            if (rstate_ >= recv_state::pausing) unpause();  // one comparison in the usual case
+            start_receiving();
+        } else if (!recv_in_flight()) {
+            if (!w->target.empty()) {
+                // Zero copy: the kernel writes straight into the caller's span.
+                w->direct = true;
+                start_recv(w->target.data(), w->target.size(), recv_state::direct);
+            } else {
+                reserve_tail();
+                start_recv(rbuf_.data() + rend_, rbuf_.size() - rend_, recv_state::plain);
+            }
+        }
+    }
+    /// The waiting reader's task was cancelled.
+    void cancel_read_wait(read_waiter* w) noexcept {
+        w->cancel_requested = true;
+        if (w->direct) {
+            // The kernel may be writing into the caller's memory: cancel the recv and keep the
+            // task suspended until its completion arrived (on_recv_plain wakes it).
+            cancel_recv();
+            return;
+        }
+        // Data keeps arriving into our own buffer; the reader just stops waiting for it.
+        reader_ = nullptr;
+        w->cancelled = true;
+        w->task->wake();
+    }
+
+protected:
+    stream_receive() noexcept {
+        recv_op_.self = this;
+        recv_op_.complete = &stream_receive::on_recv;
+        buf_waiter_.self = this;
+        buf_waiter_.on_buffer = &stream_receive::on_buffer_back;
+    }
+    ~stream_receive() = default;
+
+    // ---- for construction and the close sequence (stream_state) ----
+    /// Multishot mode, at construction: arms the multishot receive (reading eagerly).
+    void start_eager_receive() { arm_multishot(); }
+    [[nodiscard]] bool recv_in_flight() const noexcept {
+        return rstate_ >= recv_state::multishot && rstate_ <= recv_state::pausing;
+    }
+    /// Leaves the ring's queue of streams waiting for a buffer.
+    void stop_waiting_for_buffer() noexcept {
+        if (bufs_) bufs_->stop_waiting(&buf_waiter_);
+        if (rstate_ == recv_state::waiting_for_buffer) rstate_ = recv_state::idle;
+    }
+    /// Cancels the operation in flight, if any (once).
+    void cancel_recv() noexcept {
+        if (rstate_ >= recv_state::multishot && rstate_ <= recv_state::plain) {  // not cancelled yet
+            rstate_ = recv_state::cancelling;
+            core().cancel_op(recv_op_);
+        }
+    }
+    /// The descriptor is closed (nothing in flight): nothing more will be received.
+    void receive_closed() noexcept { rstate_ = recv_state::ended; }
+
+    void wake_reader_if_ready() noexcept {
+        read_waiter* w = reader_;
+        if (!w || w->direct) return;
+        if (w->delivered || buffered() >= w->want || eof() || core().closing_) {
+            reader_ = nullptr;
+            w->task->wake();
+        }
+    }
+
+    /// Multishot mode: receives (again): multishot while the ring has buffers, see the
+    /// contract at the top for a dry ring.
+    void start_receiving() {
+        if (!can_receive()) return;
+        if (bufs_ && bufs_->available() > 0) arm_multishot();
+        else receive_without_buffers();
+    }
+
+    provided_buffer_ring* bufs_ = nullptr;
+
+private:
+    struct recv_op_t : operation {
+        stream_receive* self = nullptr;
+    };
+    struct recv_buffer_waiter : buffer_waiter {
+        stream_receive* self = nullptr;
+    };
+
+    // The connection this half belongs to (both are parts of one stream_state; defined in
+    // stream_state.hpp, where that class is complete).
+    stream_core& core() noexcept;
+    const stream_core& core() const noexcept;
+
+    [[nodiscard]] bool recv_in_flight_into_buffer() const noexcept {
+        if (rstate_ < recv_state::plain || rstate_ > recv_state::cancelling) return false;  // the usual case
+        return rstate_ == recv_state::plain || (recv_op_.code == op_code::recv && !(reader_ && reader_->direct));
+    }
+    [[nodiscard]] bool can_receive() const noexcept {
+        const stream_core& c = core();
+        return rstate_ <= recv_state::waiting_for_buffer && !c.closing_ && c.loop_ && !c.svc_->shutting_down();
+    }
+    /// eof() when no receive is in flight (then an error always comes with `ended`): one
+    /// comparison on the completion paths instead of two.
+    [[nodiscard]] bool stopped() const noexcept { return rstate_ == recv_state::ended; }
+    [[nodiscard]] bool paused_or_pausing() const noexcept {
+        return rstate_ >= recv_state::pausing && rstate_ <= recv_state::paused;
+    }
+    /// A receive failed to start, or its data could not be stored: the stream ends with
+    /// `err` (at once if nothing is in flight, else at the operation's final completion).
+    void fail(int err) noexcept {
+        rerr_ = err;
+        if (!recv_in_flight()) rstate_ = recv_state::ended;
+    }
+    /// A pause is called off (the reader caught up or waits): re-arm, now or once the
+    /// cancelled multishot has completed.
+    void unpause() noexcept {
+        if (rstate_ == recv_state::pausing) rstate_ = recv_state::cancelling;
+        else if (rstate_ == recv_state::paused) rstate_ = recv_state::idle;
+    }
+
+    void reserve_tail() {
+        constexpr std::size_t chunk = 64 * 1024;
+        if (rbegin_ == rend_) rbegin_ = rend_ = 0;
+        if (rbuf_.size() - rend_ >= chunk) return;
+        if (rbegin_ > 0) {  // compact (nothing is in flight into the buffer here)
+            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+            rend_ -= rbegin_;
+            rbegin_ = 0;
+        }
+        if (rbuf_.size() - rend_ < chunk) rbuf_.resize(rend_ + chunk);
+    }
+
+    /// Starts a one-shot recv into [p, p + n) (`to`: plain for rbuf_, direct for a span).
+    void start_recv(void* p, std::size_t n, recv_state to) {
+        stream_core& c = core();
+        recv_op_.set_recv(c.sock_.fileno(), p, n);
+        c.loop_->submit(recv_op_);
+        rstate_ = to;
+        c.op_started();
+    }
+
+    /// The ring is dry: a waiting reader gets one plain recv into rbuf_; otherwise wait until
+    /// a buffer comes back (on_buffer_back).
+    void receive_without_buffers() {
+        if (!can_receive()) return;
+        if (reader_) {
+            stop_waiting_for_buffer();
+            reserve_tail();
+            start_recv(rbuf_.data() + rend_, rbuf_.size() - rend_, recv_state::plain);
+        } else if (bufs_) {
+            bufs_->wait_for_buffer(&buf_waiter_);
+            rstate_ = recv_state::waiting_for_buffer;
+        }
+    }
+    static bool on_buffer_back(buffer_waiter* bw) noexcept {
+        stream_receive* self = static_cast<recv_buffer_waiter*>(bw)->self;
+        // The ring unlinked the waiter before this call.
+        if (self->rstate_ == recv_state::waiting_for_buffer) self->rstate_ = recv_state::idle;
+        if (!self->can_receive()) return false;
+        try {
+            self->arm_multishot();
+        } catch (...) {
+            return false;  // submit failed (ring broken): let the next waiter try
+        }
+        return true;
+    }
+
+    void arm_multishot() {
+        if (!can_receive()) return;
+        stop_waiting_for_buffer();
+        stream_core& c = core();
+        recv_op_.set_recv_multishot(c.sock_.fileno(), bufs_->group());
+        c.loop_->submit(recv_op_);
+        rstate_ = recv_state::multishot;
+        c.op_started();
+    }
+
+    /// Pauses reading (asyncio's pause_reading): the consumer is slow.
+    void pause() noexcept {
+        switch (rstate_) {
+        case recv_state::multishot:
+            rstate_ = recv_state::pausing;
+            core().cancel_op(recv_op_);
+            break;
+        case recv_state::cancelling: rstate_ = recv_state::pausing; break;  // cancel sent already
+        case recv_state::idle: rstate_ = recv_state::paused; break;         // final completion seen
+        default: break;
+        }
+    }
+
+    void maybe_resume_reading() noexcept {
+        if (paused_or_pausing() && buffered() <= core().cfg_.limit) {
+            unpause();
+            try {
+                start_receiving();
+            } catch (...) {
+                // submit failed (ring broken): reading stops; the next read reports nothing new.
+            }
+        }
+    }
+
+    /// Appends received bytes to the buffer (multishot mode, never while a plain recv writes
+    /// into rbuf_: the two are never in flight together).
+    void append(const std::byte* p, std::size_t n) {
+        if (rbuf_.size() - rend_ < n) {
+            if (rbegin_ > 0) {
+                std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+                rend_ -= rbegin_;
+                rbegin_ = 0;
+            }
+            if (rbuf_.size() - rend_ < n) rbuf_.resize(std::max(rend_ + n, rbuf_.size() * 2));
+        }
+        std::memcpy(rbuf_.data() + rend_, p, n);
+        rend_ += n;
+    }
+
+    static void on_recv(operation* op, int res, unsigned flags) noexcept {
+        auto* self = static_cast<recv_op_t*>(op)->self;
+        if (op->code == op_code::recv_multishot) self->on_recv_multishot(res, flags);
+        else self->on_recv_plain(res);
+    }
+
+    void on_recv_plain(int res) noexcept {
+        stream_core& c = core();
+        const bool cancelled = rstate_ == recv_state::cancelling;
+        rstate_ = recv_state::idle;
+        --c.ops_in_flight;
+        read_waiter* w = reader_;
+        if (w && w->direct) {
+            w->direct = false;
+            w->direct_res = res;
+            reader_ = nullptr;
+            if (res == 0) rstate_ = recv_state::ended;
+            else if (res < 0 && !(res == -ECANCELED && cancelled)) fail(-res);
+            else if (res == -ECANCELED && c.closing_) rstate_ = recv_state::ended;
+            w->task->wake();
+        } else {
+            if (res > 0) rend_ += static_cast<std::size_t>(res);
+            else if (res == 0) rstate_ = recv_state::ended;
+            else if (!(res == -ECANCELED && cancelled)) fail(-res);
+            if (c.closing_) rstate_ = recv_state::ended;
+            wake_reader_if_ready();
+            // Nothing is in flight here, so eof() is just `rstate_ == ended` (see stopped()).
+            if (!c.cfg_.multishot && reader_ && !stopped() && !c.closing_ && c.loop_) {
+                // The reader still waits for more (its `want`): one more recv into rbuf_.
+                try {
+                    reserve_tail();
+                    start_recv(rbuf_.data() + rend_, rbuf_.size() - rend_, recv_state::plain);
+                } catch (...) {
+                    fail(ENOMEM);
+                    wake_reader_if_ready();
+                }
+            } else if (c.cfg_.multishot && !stopped()) {
+                // A dry-ring fallback recv completed: back to the ring if it has buffers, else
+                // wait for one (the reader was just woken: no speculative second recv).
+                try {
+                    start_receiving();
+                } catch (...) {
+                    fail(EIO);
+                    wake_reader_if_ready();
+                }
+            }
+        }
+        c.op_finished();
+    }
+
+    void on_recv_multishot(int res, unsigned flags) noexcept {
+        stream_core& c = core();
+        if ((flags & op_buffer) && bufs_) {
+            const unsigned bid = flags >> op_buffer_shift;
+            if (res > 0) nobufs_retried_ = false;
+            if (res > 0 && keep_chunks_) {
+                // Zero copy: the buffer itself is queued (and handed out by read_chunk).
+                try {
+                    rq_.push(stream_chunk::from_ring(*bufs_, bid, static_cast<std::size_t>(res)));
+                    rq_bytes_ += static_cast<std::size_t>(res);
+                } catch (...) {  // the chunk (pushed or not) owns the buffer: nothing leaks
+                    fail(ENOMEM);
+                }
+            } else if (res > 0) {
+                const std::byte* p = bufs_->take(bid);
+                std::size_t n = static_cast<std::size_t>(res);
+                read_waiter* w = reader_;
+                if (w && !w->target.empty() && buffered() == 0 && !w->delivered) {
+                    // A read_into is waiting: hand the bytes straight to it.
+                    const std::size_t k = std::min(n, w->target.size());
+                    std::memcpy(w->target.data(), p, k);
+                    w->delivered = k;
+                    p += k;
+                    n -= k;
+                }
+                if (n) {
+                    try {
+                        append(p, n);
+                    } catch (...) {
+                        fail(ENOMEM);
+                    }
+                }
+                bufs_->give_back(bid);
+            } else {
+                bufs_->take(bid);  // defensive: a buffer on an empty or failed receive
+                bufs_->give_back(bid);
+            }
+        }
+        const bool more = (flags & op_more) != 0;
+        if (!more) {
+            // The final completion: -ECANCELED is no error when we cancelled (pause, close).
+            const bool cancelled = rstate_ >= recv_state::cancelling;  // cancelling or pausing
+            rstate_ = rstate_ == recv_state::pausing ? recv_state::paused : recv_state::idle;
+            --c.ops_in_flight;
+            if (res == 0) rstate_ = recv_state::ended;
+            else if (res < 0 && res != -ENOBUFS && !(res == -ECANCELED && cancelled)) fail(-res);
+            if (c.closing_ || rerr_) rstate_ = recv_state::ended;
+        }
+        if (buffered() > 2 * c.cfg_.limit && !eof() && !paused_or_pausing() &&
+            !(reader_ && buffered() < reader_->want)) {
+            // asyncio's pause_reading: the consumer is slow; stop receiving until it catches up.
+            // Not while a reader waits for more (readexactly of a large block, read() to EOF):
+            // pausing then would only cancel and re-arm the receive once per buffer.
+            pause();
+        }
+        if (!more && !stopped() && !c.closing_) {
+            try {
+                if (res != -ENOBUFS) {
+                    start_receiving();  // the kernel ended the multishot (CQ pressure): keep going
+                } else if (bufs_ && bufs_->available() > 0 && !nobufs_retried_) {
+                    // Buffers came back after the kernel found the ring empty: retry once. A
+                    // second -ENOBUFS without data in between waits instead (never spins).
+                    nobufs_retried_ = true;
+                    arm_multishot();
+                } else {
+                    receive_without_buffers();
+                }
+            } catch (...) {
+                fail(EIO);
+            }
+        }
+        wake_reader_if_ready();
+        if (!more) c.op_finished();
+    }
+
+    std::vector<std::byte> rbuf_;
+    std::size_t rbegin_ = 0;
+    std::size_t rend_ = 0;
+    read_waiter* reader_ = nullptr;
+    chunk_fifo rq_;               // received ring buffers not read yet (after rbuf_)
+    std::size_t rq_bytes_ = 0;
+    recv_buffer_waiter buf_waiter_;  // queued on the ring while it is dry
+    recv_op_t recv_op_;
+    int rerr_ = 0;
+    recv_state rstate_ = recv_state::idle;
+    bool keep_chunks_ = false;     // the last read was read_chunk: keep ring buffers as chunks
+    bool nobufs_retried_ = false;  // re-armed once after -ENOBUFS, no data since
+};
+
+} // namespace coio::detail

@@ -1,0 +1,275 @@
+// coio/impl/stream_send.hpp - the send half of a stream connection: its write buffers, its
+// one send operation, flow control (drain) and the half-close (write_eof). Not API.
+//
+// Contracts:
+//  * Writes are copied into `wbuf_` (so the caller's memory is free at once, as asyncio's
+//    transport.write promises); one send is in flight at a time, from `wsend_`, and the two
+//    buffers swap when it completes. Their capacity is kept: no allocation per write in
+//    steady state.
+//  * Written chunks queue in `wq_`, after the bytes of wsend_/wbuf_ (a byte write while
+//    chunks are queued becomes a chunk of its own, so order holds); up to max_iov of them
+//    are sent by one sendmsg straight from their memory, and each is released (its ring
+//    buffer recycled) once the send covering its last byte completed.
+//  * A failed send (or an aborted one) drops what is queued, except memory a send in flight
+//    still reads; drain() reports the error, later writes are discarded, as in asyncio.
+//
+// The send operation's state (send_state): idle -> sending (start_send) -> idle (its
+// completion, which starts the next send if anything is queued); sending -> cancelling
+// (abort: the loop shuts down) -> idle (its completion, which starts nothing more). The
+// half-close (write_end): open -> fin_pending (write_eof) -> fin_sent (the buffer is empty
+// and no send is in flight: shutdown(SHUT_WR) queued the FIN).
+#pragma once
+
+#include <coio/impl/stream_core.hpp>
+#include <coio/stream_chunk.hpp>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace coio::detail {
+
+/// What the one send operation of a stream is doing (see the top of this file).
+enum class send_state : std::uint8_t { idle, sending, cancelling };
+/// How far the half-close (write_eof) has gone (see the top of this file).
+enum class write_end : std::uint8_t { open, fin_pending, fin_sent };
+
+/// The send half of a stream_state (see the contracts at the top).
+class stream_send {
+public:
+    stream_send(const stream_send&) = delete;
+    stream_send& operator=(const stream_send&) = delete;
+
+    [[nodiscard]] std::size_t write_buffer_size() const noexcept {
+        return wbuf_.size() + (wsend_.size() - wsent_) + wq_bytes_;
+    }
+    [[nodiscard]] int write_error() const noexcept { return werr_; }
+    [[nodiscard]] std::size_t high_water() const noexcept { return core().cfg_.high_water; }
+    void set_write_buffer_limits(std::size_t high, std::size_t low) noexcept {
+        stream_config& cfg = core().cfg_;
+        cfg.high_water = high;
+        cfg.low_water = std::min(low, high);
+        if (write_buffer_size() <= cfg.low_water) drain_waiters_.wake_all(wait_status::granted);
+    }
+
+    /// transport.write: buffers `data` and starts sending. Throws: invalid_state_error after
+    /// close() or write_eof().
+    void write(std::span<const std::byte> data) {
+        check_can_write();
+        if (werr_ || data.empty()) return;  // connection lost: drain() reports it, as in asyncio
+        if (!wq_.empty()) {
+            // Chunks are queued: these bytes go after them, as a chunk of their own.
+            wq_.push(stream_chunk::from_vector(std::vector<std::byte>(data.begin(), data.end()), 0, data.size()));
+            wq_bytes_ += data.size();
+        } else if (sstate_ == send_state::idle) {
+            // Idle: send from wsend_ right away (in this loop iteration's submission).
+            wsend_.assign(data.begin(), data.end());
+            wsent_ = 0;
+            start_send();
+        } else {
+            wbuf_.insert(wbuf_.end(), data.begin(), data.end());
+        }
+    }
+    /// write(chunk): queues the chunk itself; it is sent from its own memory and released
+    /// when sent (or when the connection fails or is aborted). Throws: as write(bytes).
+    void write(stream_chunk c) {
+        check_can_write();
+        if (werr_ || c.empty()) return;  // connection lost: drain() reports it, as in asyncio
+        wq_bytes_ += c.size();
+        wq_.push(std::move(c));
+        if (sstate_ == send_state::idle) start_send();
+    }
+
+    /// True when a writer must wait in drain().
+    [[nodiscard]] bool must_drain() const noexcept {
+        return !werr_ && write_buffer_size() > core().cfg_.high_water && !core().closed_;
+    }
+    [[nodiscard]] waiter_list& drain_waiters() noexcept { return drain_waiters_; }
+
+    /// transport.write_eof: half-closes once the buffered data is sent.
+    void write_eof() {
+        if (core().closing_ || wend_ != write_end::open) return;
+        wend_ = write_end::fin_pending;
+        maybe_shutdown_write();
+    }
+
+protected:
+    stream_send() noexcept {
+        send_op_.self = this;
+        send_op_.complete = &stream_send::on_send;
+    }
+    ~stream_send() = default;
+
+    // ---- for the close sequence (stream_state) ----
+    [[nodiscard]] bool send_in_flight() const noexcept { return sstate_ != send_state::idle; }
+    /// Cancels the send in flight, if any (once).
+    void cancel_send() noexcept {
+        if (sstate_ == send_state::sending) {
+            sstate_ = send_state::cancelling;
+            core().cancel_op(send_op_);
+        }
+    }
+    /// Closing: sends what is still queued (unless the connection failed). Returns true when
+    /// a send is in flight (the close goes on after its completion).
+    bool flush_before_close() noexcept {
+        stream_core& c = core();
+        if (!werr_ && write_buffer_size() > 0 && c.loop_) {
+            try {
+                start_send();
+            } catch (...) {
+                werr_ = EIO;
+            }
+            return send_in_flight();
+        }
+        return false;
+    }
+
+    /// Forgets what is queued for sending, except memory a send in flight still reads.
+    void drop_write_buffers() noexcept {
+        wbuf_.clear();
+        const bool in_flight = send_in_flight();
+        if (!in_flight) {
+            wsend_.clear();
+            wsent_ = 0;
+        }
+        const std::size_t keep = in_flight ? send_chunks_ : 0;
+        wq_.truncate(keep);
+        wq_bytes_ = 0;
+        for (std::size_t i = 0; i < keep; ++i) wq_bytes_ += wq_[i].size();
+    }
+
+    waiter_list drain_waiters_;
+    int werr_ = 0;
+
+private:
+    struct send_op_t : operation {
+        stream_send* self = nullptr;
+    };
+    /// Chunks gathered into one sendmsg (as the reference liburing echo server does).
+    static constexpr unsigned max_iov = 64;
+
+    // The connection this half belongs to (defined in stream_state.hpp).
+    stream_core& core() noexcept;
+    const stream_core& core() const noexcept;
+
+    void check_can_write() const {
+        if (core().closing_) throw invalid_state_error("coio: stream_writer: write() after close()");
+        if (wend_ != write_end::open) throw invalid_state_error("coio: stream_writer: write() after write_eof()");
+        core().check_loop();
+    }
+
+    /// Sends what is queued next: the rest of wsend_, else wbuf_ (swapped in), else up to
+    /// max_iov chunks. Precondition: no send in flight, something queued.
+    void start_send() {
+        if (wsent_ >= wsend_.size() && !wbuf_.empty()) {
+            wsend_.clear();
+            wsent_ = 0;
+            std::swap(wsend_, wbuf_);
+        }
+        stream_core& c = core();
+        const int fd = c.sock_.fileno();
+        // MSG_WAITALL: the kernel itself retries short sends on a stream socket.
+        // MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
+        constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
+        send_chunks_ = 0;
+        if (wsent_ < wsend_.size()) {
+            send_op_.set_send(fd, wsend_.data() + wsent_, wsend_.size() - wsent_, flags);
+        } else if (wq_.size() == 1) {
+            send_chunks_ = 1;  // one chunk (the echo case): a plain send, no msghdr
+            send_op_.set_send(fd, wq_[0].data(), wq_[0].size(), flags);
+        } else {
+            // The iovecs and msghdr live in the state: the kernel may read them after this
+            // submission (the backend may read them when the operation starts, later).
+            send_chunks_ = static_cast<unsigned>(std::min<std::size_t>(wq_.size(), max_iov));
+            for (unsigned i = 0; i < send_chunks_; ++i) {
+                iov_[i].iov_base = const_cast<std::byte*>(wq_[i].data());
+                iov_[i].iov_len = wq_[i].size();
+            }
+            std::memset(&msg_, 0, sizeof msg_);
+            msg_.msg_iov = iov_;
+            msg_.msg_iovlen = send_chunks_;
+            send_op_.set_sendmsg(fd, &msg_, flags);
+        }
+        c.loop_->submit(send_op_);
+        sstate_ = send_state::sending;
+        c.op_started();
+    }
+
+    static void on_send(operation* op, int res, unsigned) noexcept {
+        static_cast<send_op_t*>(op)->self->send_done(res);
+    }
+
+    void send_done(int res) noexcept {
+        stream_core& c = core();
+        const bool cancelled = sstate_ == send_state::cancelling;  // abort: start nothing more
+        sstate_ = send_state::idle;
+        --c.ops_in_flight;
+        if (res < 0) {
+            werr_ = res == -ECANCELED ? ECONNABORTED : -res;
+            drop_write_buffers();
+        } else if (send_chunks_ == 0) {
+            wsent_ += static_cast<std::size_t>(res);
+            if (wsent_ >= wsend_.size()) {
+                wsend_.clear();
+                wsent_ = 0;
+            }
+        } else {
+            // Release every chunk whose last byte has been sent (its ring buffer goes back).
+            auto sent = static_cast<std::size_t>(res);
+            while (sent > 0 && !wq_.empty()) {
+                const std::size_t n = wq_[0].size();
+                if (sent < n) {
+                    wq_[0].remove_prefix(sent);
+                    wq_bytes_ -= sent;
+                    break;
+                }
+                sent -= n;
+                wq_bytes_ -= n;
+                wq_.pop();  // the popped chunk is destroyed here
+            }
+        }
+        send_chunks_ = 0;
+        if (!werr_ && write_buffer_size() > 0 && c.loop_ && !cancelled) {
+            try {
+                start_send();
+            } catch (...) {
+                werr_ = EIO;
+                drop_write_buffers();
+            }
+        }
+        if (werr_ || write_buffer_size() <= c.cfg_.low_water) drain_waiters_.wake_all(wait_status::granted);
+        maybe_shutdown_write();
+        c.op_finished();
+    }
+
+    void maybe_shutdown_write() noexcept {
+        const stream_core& c = core();
+        if (wend_ == write_end::fin_pending && sstate_ == send_state::idle && write_buffer_size() == 0 &&
+            c.sock_.is_open()) {
+            wend_ = write_end::fin_sent;
+            ::shutdown(c.sock_.fileno(), SHUT_WR);  // non-blocking: queues a FIN
+        }
+    }
+
+    std::vector<std::byte> wbuf_;   // written while a send is in flight
+    std::vector<std::byte> wsend_;  // being sent
+    std::size_t wsent_ = 0;
+    chunk_fifo wq_;               // chunks written, sent after wsend_ and wbuf_
+    std::size_t wq_bytes_ = 0;    // their unsent bytes
+    unsigned send_chunks_ = 0;    // chunks covered by the send in flight (0: from wsend_)
+    iovec iov_[max_iov];
+    msghdr msg_{};
+    send_op_t send_op_;
+    send_state sstate_ = send_state::idle;
+    write_end wend_ = write_end::open;
+};
+
+} // namespace coio::detail

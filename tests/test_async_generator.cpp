@@ -996,7 +996,8 @@ coio::coro<int> delayed(int v, std::chrono::milliseconds d) {
     co_return v;
 }
 
-// The design document's multi_probe, with sleeps standing in for the probes.
+// multi_probe as the README shows it (as_completed inside an async generator), with sleeps
+// standing in for the probes.
 coio::async_generator<int> by_completion(std::vector<int> delays_ms) {
     std::vector<coio::coro<int>> coros;
     for (int d : delays_ms) coros.push_back(delayed(d, std::chrono::milliseconds(d)));
@@ -1021,7 +1022,7 @@ TEST_CASE("event loop: coio::run(main()) iterating a generator whose body sleeps
     CHECK(coio::clock::now() - start >= 8ms);  // 3 x 2 ms + 2 x 1 ms; timers never fire early
 }
 
-TEST_CASE("event loop: the design document's as_completed generator", "[async_generator][loop]") {
+TEST_CASE("event loop: an as_completed generator (multi_probe's shape)", "[async_generator][loop]") {
     const auto order = coio::run([]() -> coio::coro<std::vector<int>> {
         auto gen = by_completion({30, 1, 15});
         std::vector<int> seen;

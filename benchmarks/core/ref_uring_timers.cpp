@@ -1,5 +1,5 @@
 // Reference: the floor for timers. A hand-written liburing event loop in the shape coio's loop
-// is designed to have (DESIGN.md): a userspace binary min-heap of timers and exactly one kernel
+// has (detail/core.hpp, detail/uring/backend.hpp): a userspace binary min-heap of timers and exactly one kernel
 // wait per iteration, io_uring_submit_and_wait_timeout with the nearest deadline, no per-timer
 // SQE. 100,000 sleeps of 0-100 ms (the same fixed delays as every program in this folder);
 // reports how late the last one fires after the longest deadline and the lateness percentiles.

@@ -1,6 +1,6 @@
 // benchmarks/dns/bench_dns.cpp - coio's DNS throughput: N getaddrinfo started at once.
 //
-// What it measures: the seed's pattern, `gather` of N `coio::getaddrinfo` calls all started
+// What it measures: the pattern of examples/probe.cpp, `gather` of N `coio::getaddrinfo` calls all started
 // at the same moment, against a private dnsmasq. coio's resolver keeps at most
 // `--inflight` lookups (default 100, resolver_options::max_inflight) with c-ares and queues
 // the rest, so the burst does not overflow the UDP socket buffers. Compare with

@@ -116,7 +116,7 @@ struct bench {
 };
 
 // c-ares calls this whenever it opens, closes or changes interest in a socket. It only
-// records the interest; the poll loop below acts on it (the shape STYLE.md asks coio to use).
+// records the interest; the poll loop below acts on it (the shape coio's own DNS channel has).
 void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
     auto* b = static_cast<bench*>(data);
     if (!readable && !writable) {

@@ -149,7 +149,15 @@ public:
     }
     /// True when a request made while the task was running is pending: the task then ends
     /// cancelled even if its coroutine returns (asyncio's rule for a cancel in the last step).
-    [[nodiscard]] bool cancel_requested_while_running() const noexcept { return must_cancel_ && requested_running_; }
+    [[nodiscard]] bool cancel_requested_while_running() const noexcept {
+        return must_cancel_ && (flags_ & requested_running) != 0;
+    }
+    /// event_loop::close() cancels each task once, as asyncio.run does: true the first time.
+    bool first_shutdown_cancel() noexcept {
+        const bool first = (flags_ & shutdown_cancelled) == 0;
+        flags_ |= shutdown_cancelled;
+        return first;
+    }
     /// A forwarding hook that still waits after forwarding re-registers itself, so that a
     /// further cancel() is forwarded too. Precondition: the task was not woken meanwhile.
     void keep_waiting_on(cancel_hook* hook) noexcept { waiting_on_ = hook; }
@@ -215,12 +223,17 @@ protected:
     /// Forgets every pending request (user cancel and expired scopes), marking them delivered.
     void drop_pending() noexcept {
         user_cancel_ = false;
-        requested_running_ = false;
-        if (pending_timeouts_)
-            for (timeout_link* s = scopes_; s; s = s->next)
-                if (s->st == timeout_link::state::expired) s->st = timeout_link::state::delivered;
-        pending_timeouts_ = 0;
+        flags_ &= static_cast<std::uint8_t>(~requested_running);
+        for (timeout_link* s = scopes_; s; s = s->next)
+            if (s->st == timeout_link::state::expired) s->st = timeout_link::state::delivered;
         must_cancel_ = false;
+    }
+    /// The newest scope whose expiry is not delivered yet, or null. Scopes nest, so the walk
+    /// is as short as the nesting is deep.
+    [[nodiscard]] timeout_link* expired_scope() const noexcept {
+        for (timeout_link* s = scopes_; s; s = s->next)
+            if (s->st == timeout_link::state::expired) return s;
+        return nullptr;
     }
 
     std::coroutine_handle<> resume_at_;  // the root until started, then where it is suspended
@@ -234,16 +247,17 @@ private:
     std::uint32_t where_line_;
     std::uint32_t id_;
     std::uint32_t cancel_requests_ = 0;
-    std::uint16_t pending_timeouts_ = 0;  // scopes in state expired
     bool user_cancel_ = false;            // a cancel() not delivered yet
-    bool requested_running_ = false;      // a pending request was made while the task ran
 
 protected:
-    bool must_cancel_ = false;            // user_cancel_ || pending_timeouts_ > 0
+    bool must_cancel_ = false;            // user_cancel_ || expired_scope()
     bool started_ = false;
 
-public:
-    bool shutdown_cancelled = false;  // event_loop::close() cancels each task once, as asyncio.run
+    // Rarely set; packed so that a task stays 128 bytes (a million pending tasks is a
+    // normal load, and the frame pool's size classes are 16 bytes apart).
+    static constexpr std::uint8_t requested_running = 1;  // a pending request came while it ran
+    static constexpr std::uint8_t shutdown_cancelled = 2;  // close() has cancelled it once
+    std::uint8_t flags_ = 0;
 };
 
 } // namespace coio::detail

@@ -136,7 +136,7 @@ inline void event_loop::shutdown_tasks() {
         for (auto* s = live_.front(); s; s = live_list::next(s)) {
             if (!s->is_task_ || s->done()) continue;
             auto* t = static_cast<detail::task_base*>(s);
-            if (!std::exchange(t->shutdown_cancelled, true)) t->cancel();
+            if (t->first_shutdown_cancel()) t->cancel();
         }
         run_once();
     }
@@ -314,7 +314,7 @@ inline bool task_base::cancel() noexcept {
     ++cancel_requests_;
     user_cancel_ = true;
     must_cancel_ = true;
-    if (loop_->current_ == this) requested_running_ = true;
+    if (loop_->current_ == this) flags_ |= requested_running;
     if (cancel_hook* h = std::exchange(waiting_on_, nullptr)) h->on_cancel(h);
     return true;
 }
@@ -323,20 +323,20 @@ inline void task_base::expire_timeout(timeout_link* scope) noexcept {
     if (done()) return;
     ++cancel_requests_;
     scope->st = timeout_link::state::expired;
-    ++pending_timeouts_;
     must_cancel_ = true;
-    if (loop_->current_ == this) requested_running_ = true;
+    if (loop_->current_ == this) flags_ |= requested_running;
     if (cancel_hook* h = std::exchange(waiting_on_, nullptr)) h->on_cancel(h);
 }
 
 inline void task_base::throw_cancel() {
-    if (!user_cancel_ && pending_timeouts_) {
-        // The newest expired scope is the innermost: its timeout_error unwinds to it first.
-        timeout_link* s = scopes_;
-        while (s->st != timeout_link::state::expired) s = s->next;
-        s->st = timeout_link::state::delivered;
-        must_cancel_ = --pending_timeouts_ != 0;
-        throw timeout_error();
+    if (!user_cancel_) {
+        // The newest expired scope is the innermost: its timeout_error unwinds to it first;
+        // an older one stays pending for the next await.
+        if (timeout_link* s = expired_scope()) {
+            s->st = timeout_link::state::delivered;
+            must_cancel_ = expired_scope() != nullptr;
+            throw timeout_error();
+        }
     }
     // A cancelled_error unwinds through every scope: it stands for their expiries too.
     drop_pending();
@@ -354,8 +354,7 @@ inline void task_base::leave_scope(timeout_link* s) noexcept {
         // Leaving before its timeout_error was thrown (another exception, or a return right
         // after the deadline passed): the scope is over, and so is its request.
         s->st = timeout_link::state::delivered;
-        --pending_timeouts_;
-        must_cancel_ = user_cancel_ || pending_timeouts_ != 0;
+        must_cancel_ = user_cancel_ || expired_scope() != nullptr;
     }
     uncancel();
 }

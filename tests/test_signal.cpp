@@ -246,13 +246,15 @@ TEST_CASE("wait_signal is cancellable: the registration is undone") {
 
 TEST_CASE("to_thread pool threads block the signals: kill(getpid()) reaches the loop") {
     // SIGUSR1 at its default disposition: if the kernel delivered it to a pool thread that
-    // does not block it, the process would end here.
+    // does not block it, the process would end here (the bug this guards against: the
+    // loop's thread blocks it, so the kernel picks another thread that does not).
     default_disposition dfl(SIGUSR1);
     coio::run([]() -> coio::coro<void> {
         auto& loop = coio::get_running_loop();
         int handled = 0;
-        loop.add_signal_handler(SIGUSR1, [&] { ++handled; });
-        // Pool threads that exist, and sit in a job, while the signals are sent.
+        // Pool threads that exist, and sit in a job, while the signals are sent. They start
+        // before the handler is added: a thread inherits its creator's mask, so threads
+        // started by the loop thread after add_signal_handler would block SIGUSR1 anyway.
         std::atomic<bool> release{false};
         std::atomic<int> started{0};
         std::vector<coio::task<bool>> jobs;
@@ -266,6 +268,7 @@ TEST_CASE("to_thread pool threads block the signals: kill(getpid()) reaches the 
         }
         for (int i = 0; i < 1000 && started.load() < 4; ++i) co_await coio::sleep(1ms);
         REQUIRE(started.load() == 4);
+        loop.add_signal_handler(SIGUSR1, [&] { ++handled; });
         for (int i = 0; i < 20; ++i) {
             REQUIRE(::kill(::getpid(), SIGUSR1) == 0);
             const int before = handled;

@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <initializer_list>
+
 namespace coio::detail {
 
 /// Every signal except the synchronous ones, which the kernel sends to the thread that

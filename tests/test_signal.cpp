@@ -359,3 +359,26 @@ TEST_CASE("run_options::cancel_on_signals cancels main and names the signal") {
     CHECK_FALSE(blocked_here(SIGUSR1));
     CHECK_FALSE(blocked_here(SIGTERM));
 }
+
+TEST_CASE("a SIGINT handler takes Ctrl-C from run's own handler while it is installed") {
+    default_disposition dfl(SIGINT);  // so that run installs its Ctrl-C handler
+    const int r = coio::run([]() -> coio::coro<int> {
+        auto& loop = coio::get_running_loop();
+        int handled = 0;
+        loop.add_signal_handler(SIGINT, [&] { ++handled; });
+        ::kill(::getpid(), SIGINT);
+        for (int i = 0; i < 1000 && handled == 0; ++i) co_await coio::sleep(1ms);
+        CHECK(loop.remove_signal_handler(SIGINT));
+        co_return handled;  // main was not cancelled: the handler had the signal
+    }());
+    CHECK(r == 1);
+    // Once removed, run's handler is back: Ctrl-C cancels main again.
+    CHECK_THROWS_AS(coio::run([]() -> coio::coro<void> {
+                        auto& loop = coio::get_running_loop();
+                        loop.add_signal_handler(SIGINT, [] {});
+                        CHECK(loop.remove_signal_handler(SIGINT));
+                        ::kill(::getpid(), SIGINT);
+                        co_await coio::sleep(10s);
+                    }()),
+                    coio::keyboard_interrupt);
+}

@@ -103,7 +103,8 @@ inline void cancel_main_on_signals(event_loop& loop, const std::vector<int>& sig
 /// @param options  loop settings, e.g. `{.entries = 4096}`.
 /// Returns: main's result. Throws: main's exception; cancelled_error if main was cancelled;
 /// keyboard_interrupt after Ctrl-C; invalid_state_error when called while a loop is running
-/// on this thread; std::system_error when io_uring cannot be set up.
+/// on this thread; std::system_error when io_uring cannot be set up; std::invalid_argument
+/// for a signal in cancel_on_signals that cannot be handled (see add_signal_handler).
 ///
 /// Example:
 /// @code

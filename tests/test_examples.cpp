@@ -25,6 +25,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -100,6 +101,7 @@ public:
     }
 
     void signal(int sig) const { ::kill(pid_, sig); }
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
     /// Waits for the exit (reading both pipes meanwhile); returns the exit status, 128 + the
     /// signal number if a signal ended it, or -1 after `limit` (the child is then killed).
@@ -363,5 +365,20 @@ TEST_CASE("echo_server: echoes, exits 130 on Ctrl-C, and exits 1 at once when no
             CHECK(c.err().find("no shard could start") != std::string::npos);
             check_clean_stderr(c);
         }
+    }
+}
+
+TEST_CASE("signals: prints its pid, and on SIGTERM or SIGINT says which and exits 0") {
+    for (const auto& [sig, said] : {std::pair{SIGTERM, "got SIGTERM\n"}, std::pair{SIGINT, "got SIGINT\n"}}) {
+        INFO("signal " << sig);
+        child c("signals", {});
+        const auto line = c.wait_for_output(std::regex(R"(waiting for SIGINT or SIGTERM \(pid (\d+)\)\n)"), 10s);
+        REQUIRE(line);
+        CHECK(std::stol((*line)[1]) == static_cast<long>(c.pid()));
+        c.signal(sig);
+        CHECK(c.wait(10s) == 0);
+        CHECK(c.out().find(said) != std::string::npos);
+        check_clean_stderr(c);
+        CHECK(c.err().empty());
     }
 }

@@ -27,6 +27,7 @@
 #include <coio/semaphore.hpp>
 #include <coio/server.hpp>
 #include <coio/shield.hpp>
+#include <coio/signal.hpp>
 #include <coio/sleep.hpp>
 #include <coio/socket.hpp>
 #include <coio/stream_chunk.hpp>

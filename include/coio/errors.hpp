@@ -12,6 +12,7 @@
 // boost::thread_interrupted is not a std::exception). Catch it by name, clean up, rethrow.
 #pragma once
 
+#include <csignal>
 #include <stdexcept>
 #include <string>
 
@@ -79,11 +80,29 @@ public:
 /// Ctrl-C (SIGINT) arrived while `coio::run` was running: the main task was cancelled, every
 /// task was shut down cleanly, and `run` reports it with this exception (Python raises
 /// KeyboardInterrupt at the same point). Like cancelled_error, it is not a std::exception.
+///
+/// With `run_options::cancel_on_signals`, the signal that cancelled the main task may be
+/// another one (SIGTERM): signal() says which.
 class keyboard_interrupt {
 public:
     keyboard_interrupt() noexcept = default;
-    /// A short description, for logs.
-    [[nodiscard]] const char* what() const noexcept { return "interrupted by SIGINT"; }
+    /// Interrupted by signal `sig` (SIGINT, or one of run_options::cancel_on_signals).
+    explicit keyboard_interrupt(int sig) noexcept : signal_(sig) {}
+    /// A short description, for logs: "interrupted by SIGINT" (or SIGTERM, ...).
+    [[nodiscard]] const char* what() const noexcept {
+        switch (signal_) {
+        case SIGINT: return "interrupted by SIGINT";
+        case SIGTERM: return "interrupted by SIGTERM";
+        case SIGHUP: return "interrupted by SIGHUP";
+        case SIGQUIT: return "interrupted by SIGQUIT";
+        default: return "interrupted by a signal";
+        }
+    }
+    /// The signal number (SIGINT unless run_options::cancel_on_signals named another).
+    [[nodiscard]] int signal() const noexcept { return signal_; }
+
+private:
+    int signal_ = SIGINT;
 };
 
 } // namespace coio

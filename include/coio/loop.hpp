@@ -52,6 +52,13 @@ struct loop_options {
     /// Install a SIGINT handler during `coio::run` (main thread only, and only when SIGINT
     /// has its default disposition) that cancels the main task, as asyncio.run does.
     bool handle_sigint = true;
+    /// Signals that cancel the main task of `coio::run` / `coio::run_main`, read on the loop
+    /// (as event_loop::add_signal_handler), e.g. `{.cancel_on_signals = {SIGINT, SIGTERM}}`:
+    /// the first one cancels main, and its handlers are removed at once, so a second signal
+    /// during the shutdown has its default effect (ends the process). run then throws
+    /// keyboard_interrupt naming the signal (run_main returns 128 + its number). SIGINT listed
+    /// here replaces the handle_sigint handler. Empty (the default): only handle_sigint.
+    std::vector<int> cancel_on_signals{};
     /// Settings of the loop's default resolver (used by the free coio::getaddrinfo).
     resolver_options resolver{};
     /// Threads of the loop's default executor (coio::to_thread); 0: min(32, cores + 4),
@@ -216,6 +223,36 @@ public:
         inbox_.push_back(c);
         if (inbox_.size() == 1) wake_up();  // one wake-up per batch: the loop drains them all
     }
+
+    // ---- signals (bodies in impl/signal_service.hpp) -----------------------------------
+    /// Runs `callback()` on this loop each time signal `sig` arrives (asyncio's
+    /// `loop.add_signal_handler`); replaces the handler `sig` already has. The callback runs
+    /// as an ordinary loop callback (an exception goes to the exception handler), never in a
+    /// signal handler, so it may do anything a callback may. Call on the loop's thread.
+    ///
+    /// How: `sig` is blocked in this thread and read from a signalfd on the loop; threads coio
+    /// creates (to_thread/executor workers) block it too, so a signal sent to the process
+    /// (kill, Ctrl-C) reaches the loop. Other threads of the program must block it as well,
+    /// or the kernel may deliver it to them. Several instances of one standard signal that
+    /// arrive before the loop reads them coalesce into one call (the kernel queues one).
+    /// remove_signal_handler, or closing the loop, unblocks it again.
+    ///
+    /// @param sig       the signal number, e.g. SIGTERM or SIGUSR1.
+    /// @param callback  what to run; must not be empty.
+    /// Throws: std::invalid_argument for an invalid signal (out of range, SIGKILL, SIGSTOP,
+    /// a synchronous fault signal, one reserved by the C library) or an empty callback
+    /// (asyncio raises ValueError / TypeError); invalid_state_error when the loop is closed;
+    /// std::system_error when the signalfd cannot be created.
+    ///
+    /// Example: `loop.add_signal_handler(SIGHUP, [&] { reload_config(); });`
+    void add_signal_handler(int sig, std::function<void()> callback);
+    /// Removes the handler of `sig` (asyncio's `loop.remove_signal_handler`): the signal is
+    /// unblocked again (unless the program had blocked it itself), so its disposition applies
+    /// to later signals; an instance that arrived but was not dispatched yet is discarded.
+    /// Returns: true if `sig` had a handler. Throws: std::invalid_argument for an invalid
+    /// signal, as add_signal_handler.
+    /// Example: `if (!loop.remove_signal_handler(SIGHUP)) std::puts("no handler");`
+    bool remove_signal_handler(int sig);
 
     // ---- tasks -----------------------------------------------------------------------
     /// Schedules `c` to run as a task (asyncio's `loop.create_task`).
@@ -391,3 +428,4 @@ private:
 } // namespace coio
 
 #include <coio/impl/loop.hpp>  // the bodies
+#include <coio/impl/signal_service.hpp>  // add_signal_handler, remove_signal_handler

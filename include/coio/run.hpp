@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <type_traits>
 #include <typeinfo>
+#include <vector>
 
 namespace coio {
 
@@ -66,6 +68,21 @@ private:
     bool installed_ = false;
 };
 
+/// run_options::cancel_on_signals: a handler per listed signal; the first signal cancels
+/// `main` and removes them all (a second signal then has its default effect). `caught`
+/// receives the signal number.
+inline void cancel_main_on_signals(event_loop& loop, const std::vector<int>& signals, task_base* main,
+                                   int& caught) {
+    for (int sig : signals) {
+        loop.add_signal_handler(sig, [&loop, &signals, main, &caught, sig] {
+            if (caught != 0) return;
+            caught = sig;
+            for (int s : signals) loop.remove_signal_handler(s);
+            main->cancel();
+        });
+    }
+}
+
 } // namespace detail
 
 /// Runs `main` on a new event loop and returns its result (asyncio.run).
@@ -79,12 +96,15 @@ private:
 /// Ctrl-C (SIGINT) cancels `main` (as asyncio does since 3.11); after the clean shutdown run
 /// throws keyboard_interrupt. A second Ctrl-C during shutdown kills the process the default
 /// way. The handler is installed only on the main thread and only if SIGINT is at its default.
+/// `options.cancel_on_signals` (e.g. `{SIGINT, SIGTERM}`) cancels `main` on those signals
+/// instead, read on the loop; run then throws keyboard_interrupt(sig).
 ///
 /// @param main     the coroutine to run.
 /// @param options  loop settings, e.g. `{.entries = 4096}`.
 /// Returns: main's result. Throws: main's exception; cancelled_error if main was cancelled;
 /// keyboard_interrupt after Ctrl-C; invalid_state_error when called while a loop is running
-/// on this thread; std::system_error when io_uring cannot be set up.
+/// on this thread; std::system_error when io_uring cannot be set up; std::invalid_argument
+/// for a signal in cancel_on_signals that cannot be handled (see add_signal_handler).
 ///
 /// Example:
 /// @code
@@ -97,8 +117,12 @@ T run(coro<T> main, run_options options = {}) {
         throw invalid_state_error("coio::run() cannot be called from a running event loop");
     event_loop loop(options);
     task<T> t = loop.create_task(std::move(main), "main");
+    int caught = 0;  // the signal of options.cancel_on_signals that cancelled main
     {
-        detail::sigint_scope sigint(loop.wake_fd(), options.handle_sigint);
+        const auto& listed = options.cancel_on_signals;
+        const bool sigint_listed = std::find(listed.begin(), listed.end(), SIGINT) != listed.end();
+        detail::sigint_scope sigint(loop.wake_fd(), options.handle_sigint && !sigint_listed);
+        detail::cancel_main_on_signals(loop, listed, t.state(), caught);
         loop.set_main_task(t.state());
         try {
             loop.run_until_done(*t.state());
@@ -110,6 +134,7 @@ T run(coro<T> main, run_options options = {}) {
         loop.set_main_task(nullptr);
         loop.close();
     }
+    if (caught != 0 && t.cancelled()) throw keyboard_interrupt(caught);
     if (loop.interrupted() && t.cancelled()) throw keyboard_interrupt();
     return t.state()->take_for_await();
 }
@@ -149,7 +174,8 @@ inline void report_uncaught(const char* message) noexcept {
 ///
 /// - `main` returns: its value when it is an `int` (the program's exit status), else 0.
 /// - Ctrl-C (keyboard_interrupt): every task was shut down cleanly; returns
-///   exit_status_interrupted (130) without printing anything.
+///   exit_status_interrupted (130) without printing anything; 128 + the signal number for
+///   another signal of run_options::cancel_on_signals (143 for SIGTERM).
 /// - Any other exception, including io_uring being refused at startup: prints its demangled
 ///   type and message to stderr (`std::runtime_error: no such file`, like the last line of a
 ///   Python traceback) and returns 1. cancelled_error and exceptions that are not
@@ -182,8 +208,8 @@ int run_main(coro<T> main, run_options options = {}) noexcept {
         } else {
             (void)coio::run(std::move(main), options);
         }
-    } catch (const keyboard_interrupt&) {
-        status = exit_status_interrupted;
+    } catch (const keyboard_interrupt& e) {
+        status = 128 + e.signal();  // exit_status_interrupted for SIGINT
     } catch (const std::exception& e) {
         detail::report_uncaught(e.what());
         status = 1;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <coio/coro.hpp>
+#include <coio/detail/signal_mask.hpp>
 #include <coio/detail/task_base.hpp>
 #include <coio/errors.hpp>
 #include <coio/loop.hpp>
@@ -77,6 +78,9 @@ public:
         if (stop_) throw invalid_state_error("coio: submit to a thread_pool that is shut down");
         jobs_.push_back(std::move(j));
         if (jobs_.size() > idle_ && threads_.size() < max_) {
+            // The worker starts with every asynchronous signal blocked, so a signal the loop
+            // handles (add_signal_handler, wait_signal, Ctrl-C) is never delivered to it.
+            detail::block_signals_for_new_threads blocked;
             threads_.emplace_back([this] { work(); });
         } else {
             cv_.notify_one();

@@ -6,7 +6,8 @@
 //    unlinkat): no thread, and a page-cached read completes inline at submission.
 //  * epoll: regular files are always "ready" for epoll, so a read that has to wait for the disk
 //    would block the loop. There, each operation is one blocking system call run on the
-//    loop's default executor (coio::default_executor(), the to_thread pool), as libuv does.
+//    loop's default executor (coio::default_executor(), the to_thread pool), as libuv does;
+//    read_file and write_file are one job each (all their system calls), not one per call.
 // Results, errors and cancellation are the same on both.
 #pragma once
 
@@ -210,7 +211,10 @@ private:
 /// directory is missing, EACCES, ENOSPC...). On any error or cancellation the temporary file
 /// is removed (synchronously, so that even a cancelled task leaves nothing behind) and `path`
 /// is untouched.
-/// Cancellation: as above; the operation in flight is cancelled.
+/// Cancellation: as above; the operation in flight is cancelled. A cancellation that arrives
+/// after the rename happened does not undo it: the task reports the cancellation and the new
+/// contents are in place (on epoll, where the whole sequence is one thread-pool job, once that
+/// job has started it runs to the end and the result is what the job did).
 ///
 /// Example:
 /// @code
@@ -414,6 +418,81 @@ inline std::string temporary_name_for(const std::string& path) {
     return dir + "." + name + "." + hex + ".tmp";
 }
 
+
+/// The whole of read_file as blocking calls, for the epoll backend: one thread-pool job
+/// instead of one per system call (open, reads, close). Returns 0 or -errno, with the failed
+/// step in `*failed`.
+inline int read_file_blocking(const char* path, std::string& out, const char** failed) noexcept {
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *failed = "open";
+        return -errno;
+    }
+    int res = 0;
+    try {
+        struct stat st {};
+        std::size_t got = 0;
+        out.resize(::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) + 1 : 16 * 1024);
+        for (;;) {
+            if (got == out.size()) out.resize(out.size() * 2);
+            const ssize_t r = ::read(fd, out.data() + got, std::min(out.size() - got, file_chunk));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                *failed = "read";
+                res = -errno;
+                break;
+            }
+            if (r == 0) break;
+            got += static_cast<std::size_t>(r);
+        }
+        out.resize(got);
+    } catch (...) {
+        *failed = "read";
+        res = -ENOMEM;
+    }
+    ::close(fd);
+    return res;
+}
+
+/// The whole of write_file as blocking calls, for the epoll backend (one thread-pool job).
+/// The temporary file is removed on failure. Returns 0 or -errno, with the failed step.
+inline int write_file_blocking(const char* tmp, const char* path, std::string_view data, unsigned permissions,
+                               const char** failed) noexcept {
+    const int fd = ::open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions);
+    if (fd < 0) {
+        *failed = "create a temporary file for";
+        return -errno;
+    }
+    int res = 0;
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t r = ::write(fd, data.data() + done, std::min(data.size() - done, file_chunk * 1024));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            *failed = "write";
+            res = r < 0 ? -errno : -EIO;
+            break;
+        }
+        done += static_cast<std::size_t>(r);
+    }
+    if (res == 0 && ::fsync(fd) != 0) {
+        *failed = "fsync";
+        res = -errno;
+    }
+    if (::close(fd) != 0 && res == 0 && errno != EINTR) {
+        *failed = "close";
+        res = -errno;
+    }
+    if (res == 0 && ::rename(tmp, path) != 0) {
+        *failed = "rename into";
+        res = -errno;
+    }
+    if (res != 0) ::unlink(tmp);
+    return res;
+}
+
+inline bool on_uring() { return get_running_loop().backend() == coio::backend::io_uring; }
+
 } // namespace detail
 
 // ---- implementation ----------------------------------------------------------------------
@@ -521,6 +600,15 @@ inline coro<file> open_file(std::string path, int flags, unsigned permissions) {
 }
 
 inline coro<std::string> read_file(std::string path) {
+    if (!detail::on_uring()) {
+        std::string out;
+        const char* failed = "read";
+        const int r = co_await detail::make_file_op(
+            "read_file", [](detail::operation&) {},
+            [&]() noexcept { return detail::read_file_blocking(path.c_str(), out, &failed); });
+        if (r < 0) detail::throw_file_error(-r, failed, path);
+        co_return out;
+    }
     file f = co_await detail::open_with_flags(path, O_RDONLY, 0);
     // Small files (the common case) cost open, two reads and a close: the size is asked for
     // (statx) only when the first 16 KiB are full, to allocate a large file's string once.
@@ -551,6 +639,18 @@ inline coro<std::string> read_file(std::string path) {
 
 inline coro<void> write_file(std::string path, std::string_view data, unsigned permissions) {
     std::string tmp;
+    if (!detail::on_uring()) {
+        for (int attempt = 0;; ++attempt) {
+            tmp = detail::temporary_name_for(path);
+            const char* failed = "write";
+            const int r = co_await detail::make_file_op(
+                "write_file", [](detail::operation&) {},
+                [&]() noexcept { return detail::write_file_blocking(tmp.c_str(), path.c_str(), data, permissions, &failed); });
+            if (r == -EEXIST && attempt < 16 && failed[0] == 'c') continue;  // the temporary name was taken
+            if (r < 0) detail::throw_file_error(-r, failed, path);
+            co_return;
+        }
+    }
     file f;
     for (int attempt = 0;; ++attempt) {
         tmp = detail::temporary_name_for(path);

@@ -69,7 +69,11 @@ struct open_options {
 /// written into freed memory. A read or write that had already happened is not undone: a
 /// cancelled write() may have written a prefix of its data (the file position is advanced by
 /// exactly that much), a cancelled read() may have consumed some bytes; the file itself is
-/// always consistent. The file stays open and usable after a cancellation.
+/// always consistent. The file stays open and usable after a cancellation. On epoll a
+/// system call already running on a pool thread cannot be interrupted: the task waits for it
+/// (for a regular file, a disk access), and the cancellation is delivered at its next await.
+/// coio::file is meant for regular files; on epoll a read of an empty pipe opened with it
+/// would hold a pool thread until data comes.
 ///
 /// Example:
 /// @code

@@ -89,7 +89,10 @@ public:
     /// Takes ownership of `fd` (closed by this object); `path` is used in error messages.
     /// Example: `auto f = coio::file(::dup(0), "<stdin>");`
     file(int fd, std::string path) noexcept : fd_(fd), path_(std::move(path)) {}
+    /// Takes `o`'s descriptor; `o` is left closed. Example: `coio::file g = std::move(f);`
     file(file&& o) noexcept : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)) {}
+    /// Closes this file's descriptor (synchronously) and takes `o`'s; `o` is left closed.
+    /// Example: `f = co_await coio::open_file("next.log", "a");`
     file& operator=(file&& o) noexcept {
         if (this != &o) {
             reset();

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -381,4 +382,46 @@ TEST_CASE("signals: prints its pid, and on SIGTERM or SIGINT says which and exit
         check_clean_stderr(c);
         CHECK(c.err().empty());
     }
+TEST_CASE("copy_file: copies a file larger than its 1 MiB chunk, prints the count; errors exit 1") {
+    char dir_template[] = "/tmp/coio_copy_XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const std::string dir = dir_template;
+    const std::string src = dir + "/src", dst = dir + "/dst";
+    std::string data((3u << 20) + 4321, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 131) ^ (i >> 11));
+    {
+        const int fd = ::open(src.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        REQUIRE(fd >= 0);
+        REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+        ::close(fd);
+    }
+    {
+        child c("copy_file", {src, dst});
+        CHECK(c.wait(30s) == 0);
+        CHECK(c.out() == "copied " + std::to_string(data.size()) + " bytes\n");
+        CHECK(c.err().empty());
+        std::string back(data.size() + 1, '\0');
+        const int fd = ::open(dst.c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        std::size_t got = 0;
+        for (ssize_t n; (n = ::read(fd, back.data() + got, back.size() - got)) > 0;) got += static_cast<std::size_t>(n);
+        ::close(fd);
+        CHECK(got == data.size());
+        back.resize(got);
+        CHECK((back == data));
+        struct stat st {};
+        REQUIRE(::stat(dst.c_str(), &st) == 0);
+        CHECK((st.st_mode & 0777) == 0640);  // the source's permissions
+    }
+    {
+        child c("copy_file", {dir + "/missing", dst});
+        CHECK(c.wait(30s) == 1);
+        CHECK(c.out().empty());
+        CHECK(c.err().find("std::system_error") != std::string::npos);
+        CHECK(c.err().find(dir + "/missing") != std::string::npos);
+        check_clean_stderr(c);
+    }
+    ::unlink(src.c_str());
+    ::unlink(dst.c_str());
+    ::rmdir(dir.c_str());
 }

@@ -15,6 +15,7 @@
 #include <coio/endpoint.hpp>
 #include <coio/errors.hpp>
 #include <coio/event.hpp>
+#include <coio/file.hpp>
 #include <coio/future.hpp>
 #include <coio/gather.hpp>
 #include <coio/lock.hpp>

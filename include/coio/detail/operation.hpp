@@ -40,6 +40,10 @@ enum class op_code : std::uint8_t {
     write,             ///< write(fd, buf, len) at `offset` (-1: the file position)
     shutdown,          ///< shutdown(fd, how = flags)
     cancel_fd,         ///< cancel every operation in flight on fd (before closing it)
+    openat,            ///< openat(fd = dirfd, path = buf, flags, mode = len)
+    close,             ///< close(fd)
+    statx,             ///< statx(fd = dirfd, path, flags, mask = len, statxbuf = buf)
+    fsync,             ///< fsync(fd), or fdatasync when flags has op_fsync_datasync
     custom,            ///< io_uring only: `prep(op, sqe)` prepares the SQE (coio::uring_op)
 };
 
@@ -49,6 +53,9 @@ enum class op_code : std::uint8_t {
 inline constexpr unsigned op_buffer = 1u << 0;   ///< a provided buffer holds the data
 inline constexpr unsigned op_more = 1u << 1;     ///< a multishot operation stays armed
 inline constexpr unsigned op_buffer_shift = 16;  ///< the buffer's id is flags >> this
+
+/// op_code::fsync's flag: flush the data only (fdatasync), as IORING_FSYNC_DATASYNC.
+inline constexpr int op_fsync_datasync = 1 << 0;
 
 /// An operation in flight (see the contracts above). The list_hook and the backend_* fields
 /// belong to the backend that runs it (the epoll backend queues waiting and finished
@@ -63,6 +70,7 @@ struct operation : list_hook<operation> {
         std::int64_t offset = -1;  // read/write
         socklen_t* addrlen;        // accept
         prep_fn prep;              // custom
+        const char* path;          // statx
     };
     std::uint32_t len = 0;         // bytes; connect: the address length
     int fd = -1;
@@ -121,6 +129,15 @@ struct operation : list_hook<operation> {
     void set_accept_multishot(int f, int fl) noexcept { set(op_code::accept_multishot, f, nullptr, 0, fl); }
     void set_shutdown(int f, int how) noexcept { set(op_code::shutdown, f, nullptr, 0, how); }
     void set_cancel_fd(int f) noexcept { set(op_code::cancel_fd, f); }
+    void set_openat(int dirfd, const char* p, int fl, unsigned mode) noexcept {
+        set(op_code::openat, dirfd, const_cast<char*>(p), mode, fl);
+    }
+    void set_close(int f) noexcept { set(op_code::close, f); }
+    void set_statx(int dirfd, const char* p, int fl, unsigned mask, void* statxbuf) noexcept {
+        set(op_code::statx, dirfd, statxbuf, mask, fl);
+        path = p;
+    }
+    void set_fsync(int f, int fl = 0) noexcept { set(op_code::fsync, f, nullptr, 0, fl); }
     void set_custom(prep_fn p) noexcept {
         set(op_code::custom, -1);
         prep = p;

@@ -270,6 +270,14 @@ private:
         case op_code::write: io_uring_prep_write(sqe, op.fd, op.buf, op.len, static_cast<std::uint64_t>(op.offset)); break;
         case op_code::shutdown: io_uring_prep_shutdown(sqe, op.fd, op.flags); break;
         case op_code::cancel_fd: io_uring_prep_cancel_fd(sqe, op.fd, IORING_ASYNC_CANCEL_ALL); break;
+        case op_code::openat: io_uring_prep_openat(sqe, op.fd, static_cast<const char*>(op.buf), op.flags, op.len); break;
+        case op_code::close: io_uring_prep_close(sqe, op.fd); break;
+        case op_code::statx:
+            io_uring_prep_statx(sqe, op.fd, op.path, op.flags, op.len, static_cast<struct statx*>(op.buf));
+            break;
+        case op_code::fsync:
+            io_uring_prep_fsync(sqe, op.fd, (op.flags & op_fsync_datasync) ? IORING_FSYNC_DATASYNC : 0);
+            break;
         case op_code::custom: op.prep(&op, sqe); break;
         }
     }

@@ -382,6 +382,8 @@ TEST_CASE("signals: prints its pid, and on SIGTERM or SIGINT says which and exit
         check_clean_stderr(c);
         CHECK(c.err().empty());
     }
+}
+
 TEST_CASE("copy_file: copies a file larger than its 1 MiB chunk, prints the count; errors exit 1") {
     char dir_template[] = "/tmp/coio_copy_XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);

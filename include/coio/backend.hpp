@@ -16,8 +16,8 @@ namespace coio {
 ///
 /// Both run every coio operation with the same results, ordering, errors and cancellation
 /// semantics. Differences: `coio::uring_op` exists only on io_uring (it throws
-/// coio::not_supported_error on epoll), and on epoll a regular file's reads and writes are
-/// ordinary system calls.
+/// coio::not_supported_error on epoll), and coio::file's operations run on the loop's thread
+/// pool on epoll (a regular file is always "ready" for epoll), as libuv does.
 ///
 /// Example: `coio::run(main(), {.backend = coio::backend::epoll});`
 enum class backend : unsigned char { automatic, io_uring, epoll };

@@ -66,19 +66,7 @@ asio::awaitable<void> listener(tcp::acceptor& acceptor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    unsigned port = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (std::strcmp(argv[i], "--port") == 0) {
-            port = static_cast<unsigned>(echo_bench::parse_num("--port", argv[i + 1], 1, 65535));
-        } else {
-            std::fprintf(stderr, "asio_echo_server: unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
-    if (port == 0 || argc % 2 == 0) {
-        std::fprintf(stderr, "usage: asio_echo_server --port P\n");
-        return 2;
-    }
+    const unsigned port = echo_bench::parse_port_only(argc, argv, "asio_echo_server");
     asio::io_context ctx(1);
     tcp::acceptor acceptor(ctx, tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"),
                                               static_cast<unsigned short>(port)));

@@ -224,6 +224,24 @@ inline unsigned long long parse_num(const char* name, const char* s, unsigned lo
     return v;
 }
 
+/// The command line of a server that takes only `--port P` (the Asio and libuv servers):
+/// returns P, or prints the usage and exits 2.
+inline unsigned parse_port_only(int argc, char** argv, const char* program) {
+    unsigned port = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (std::strcmp(argv[i], "--port") != 0) {
+            std::fprintf(stderr, "%s: unknown option %s\n", program, argv[i]);
+            std::exit(2);
+        }
+        port = static_cast<unsigned>(parse_num("--port", argv[i + 1], 1, 65535));
+    }
+    if (port == 0 || argc % 2 == 0) {
+        std::fprintf(stderr, "usage: %s --port P\n", program);
+        std::exit(2);
+    }
+    return port;
+}
+
 /// Parses an IPv4 loopback address (127.0.0.0/8) into `out`; the benchmark must never send
 /// traffic anywhere else, so any other address is refused.
 inline bool parse_loopback(const char* host, in_addr* out) {

@@ -98,19 +98,7 @@ void on_signal(uv_signal_t*, int) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    unsigned port = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (std::strcmp(argv[i], "--port") == 0) {
-            port = static_cast<unsigned>(echo_bench::parse_num("--port", argv[i + 1], 1, 65535));
-        } else {
-            std::fprintf(stderr, "uv_echo_server: unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
-    if (port == 0 || argc % 2 == 0) {
-        std::fprintf(stderr, "usage: uv_echo_server --port P\n");
-        return 2;
-    }
+    const unsigned port = echo_bench::parse_port_only(argc, argv, "uv_echo_server");
     uv_loop_t* loop = uv_default_loop();
     uv_tcp_init(loop, &g_listener);
     sockaddr_in addr{};

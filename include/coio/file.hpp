@@ -18,7 +18,6 @@
 #include <coio/thread.hpp>
 
 #include <fcntl.h>
-#include <liburing.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -404,13 +403,7 @@ struct rename_paths {
 inline auto rename_op(const rename_paths* p) {
     return make_file_op(
         "file rename",
-        [=](operation& op) {
-            op.set_custom([](operation* o, void* sqe) {
-                const auto* r = static_cast<const rename_paths*>(o->buf);
-                io_uring_prep_renameat(static_cast<io_uring_sqe*>(sqe), AT_FDCWD, r->from, AT_FDCWD, r->to, 0);
-            });
-            op.buf = const_cast<rename_paths*>(p);
-        },
+        [=](operation& op) { op.set_renameat(AT_FDCWD, p->from, p->to); },
         [=]() noexcept { return sys_result(::rename(p->from, p->to)); });
 }
 

@@ -44,6 +44,7 @@ enum class op_code : std::uint8_t {
     close,             ///< close(fd)
     statx,             ///< statx(fd = dirfd, path, flags, mask = len, statxbuf = buf)
     fsync,             ///< fsync(fd), or fdatasync when flags has op_fsync_datasync
+    renameat,          ///< renameat(fd = dirfd, from = buf, fd, to = path)
     custom,            ///< io_uring only: `prep(op, sqe)` prepares the SQE (coio::uring_op)
 };
 
@@ -70,7 +71,7 @@ struct operation : list_hook<operation> {
         std::int64_t offset = -1;  // read/write
         socklen_t* addrlen;        // accept
         prep_fn prep;              // custom
-        const char* path;          // statx
+        const char* path;          // statx, renameat
     };
     std::uint32_t len = 0;         // bytes; connect: the address length
     int fd = -1;
@@ -138,6 +139,10 @@ struct operation : list_hook<operation> {
         path = p;
     }
     void set_fsync(int f, int fl = 0) noexcept { set(op_code::fsync, f, nullptr, 0, fl); }
+    void set_renameat(int dirfd, const char* from, const char* to) noexcept {
+        set(op_code::renameat, dirfd, const_cast<char*>(from));
+        path = to;
+    }
     void set_custom(prep_fn p) noexcept {
         set(op_code::custom, -1);
         prep = p;

@@ -88,13 +88,14 @@ public:
 
     /// Starts `op` (see the file comment).
     /// Throws: not_supported_error for op_code::custom (coio::uring_op needs io_uring) and for
-    /// the file operations (openat, close, statx, fsync), which would block the loop here:
+    /// the file operations (openat, close, statx, fsync, renameat), which would block the loop here:
     /// coio::file runs them on the loop's thread pool instead.
     void submit(operation& op) {
         switch (op.code) {
         case op_code::openat:
         case op_code::close:
         case op_code::statx:
+        case op_code::renameat:
         case op_code::fsync:
             throw not_supported_error(
                 "coio: file operations (openat, close, statx, fsync) are not run by the epoll backend, where they "

@@ -275,6 +275,9 @@ private:
         case op_code::statx:
             io_uring_prep_statx(sqe, op.fd, op.path, op.flags, op.len, static_cast<struct statx*>(op.buf));
             break;
+        case op_code::renameat:
+            io_uring_prep_renameat(sqe, op.fd, static_cast<const char*>(op.buf), op.fd, op.path, 0);
+            break;
         case op_code::fsync:
             io_uring_prep_fsync(sqe, op.fd, (op.flags & op_fsync_datasync) ? IORING_FSYNC_DATASYNC : 0);
             break;

@@ -12,6 +12,12 @@
 //    buffer recycled) once the send covering its last byte completed.
 //  * A failed send (or an aborted one) drops what is queued, except memory a send in flight
 //    still reads; drain() reports the error, later writes are discarded, as in asyncio.
+//  * Flow control counts what is not yet handed to the kernel (write_buffer_size): the bytes
+//    of the send in flight are left out. asyncio's write sends synchronously and buffers only
+//    what the socket refused; counting an io_uring send in flight as buffered made drain()
+//    wait for every completion (one loop iteration each), so a streaming handler sent one
+//    chunk per iteration. Memory stays bounded: one send (<= max_iov chunks, or what was
+//    buffered when it started) plus the high-water mark.
 //
 // The send operation's state (send_state): idle -> sending (start_send) -> idle (its
 // completion, which starts the next send if anything is queued); sending -> cancelling
@@ -48,9 +54,9 @@ public:
     stream_send(const stream_send&) = delete;
     stream_send& operator=(const stream_send&) = delete;
 
-    [[nodiscard]] std::size_t write_buffer_size() const noexcept {
-        return wbuf_.size() + (wsend_.size() - wsent_) + wq_bytes_;
-    }
+    /// Bytes written but not yet handed to the kernel: everything unsent except what the
+    /// send in flight carries (see "Flow control" at the top).
+    [[nodiscard]] std::size_t write_buffer_size() const noexcept { return unsent_bytes() - inflight_bytes_; }
     [[nodiscard]] int write_error() const noexcept { return werr_; }
     [[nodiscard]] std::size_t high_water() const noexcept { return core().cfg_.high_water; }
     void set_write_buffer_limits(std::size_t high, std::size_t low) noexcept {
@@ -121,7 +127,7 @@ protected:
     /// a send is in flight (the close goes on after its completion).
     bool flush_before_close() noexcept {
         stream_core& c = core();
-        if (!werr_ && write_buffer_size() > 0 && c.loop_) {
+        if (!werr_ && unsent_bytes() > 0 && c.loop_) {
             try {
                 start_send();
             } catch (...) {
@@ -150,6 +156,11 @@ protected:
     int werr_ = 0;
 
 private:
+    /// Everything written and not yet sent, the send in flight included.
+    [[nodiscard]] std::size_t unsent_bytes() const noexcept {
+        return wbuf_.size() + (wsend_.size() - wsent_) + wq_bytes_;
+    }
+
     struct send_op_t : operation {
         stream_send* self = nullptr;
     };
@@ -181,17 +192,21 @@ private:
         constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
         send_chunks_ = 0;
         if (wsent_ < wsend_.size()) {
-            send_op_.set_send(fd, wsend_.data() + wsent_, wsend_.size() - wsent_, flags);
+            inflight_bytes_ = wsend_.size() - wsent_;
+            send_op_.set_send(fd, wsend_.data() + wsent_, inflight_bytes_, flags);
         } else if (wq_.size() == 1) {
             send_chunks_ = 1;  // one chunk (the echo case): a plain send, no msghdr
+            inflight_bytes_ = wq_[0].size();
             send_op_.set_send(fd, wq_[0].data(), wq_[0].size(), flags);
         } else {
             // The iovecs and msghdr live in the state: the kernel may read them after this
             // submission (the backend may read them when the operation starts, later).
             send_chunks_ = static_cast<unsigned>(std::min<std::size_t>(wq_.size(), max_iov));
+            inflight_bytes_ = 0;
             for (unsigned i = 0; i < send_chunks_; ++i) {
                 iov_[i].iov_base = const_cast<std::byte*>(wq_[i].data());
                 iov_[i].iov_len = wq_[i].size();
+                inflight_bytes_ += wq_[i].size();
             }
             std::memset(&msg_, 0, sizeof msg_);
             msg_.msg_iov = iov_;
@@ -211,6 +226,7 @@ private:
         stream_core& c = core();
         const bool cancelled = sstate_ == send_state::cancelling;  // abort: start nothing more
         sstate_ = send_state::idle;
+        inflight_bytes_ = 0;
         --c.ops_in_flight;
         if (res < 0) {
             werr_ = res == -ECANCELED ? ECONNABORTED : -res;
@@ -237,7 +253,7 @@ private:
             }
         }
         send_chunks_ = 0;
-        if (!werr_ && write_buffer_size() > 0 && c.loop_ && !cancelled) {
+        if (!werr_ && unsent_bytes() > 0 && c.loop_ && !cancelled) {
             try {
                 start_send();
             } catch (...) {
@@ -252,7 +268,7 @@ private:
 
     void maybe_shutdown_write() noexcept {
         const stream_core& c = core();
-        if (wend_ == write_end::fin_pending && sstate_ == send_state::idle && write_buffer_size() == 0 &&
+        if (wend_ == write_end::fin_pending && sstate_ == send_state::idle && unsent_bytes() == 0 &&
             c.sock_.is_open()) {
             wend_ = write_end::fin_sent;
             ::shutdown(c.sock_.fileno(), SHUT_WR);  // non-blocking: queues a FIN
@@ -265,6 +281,7 @@ private:
     chunk_fifo wq_;               // chunks written, sent after wsend_ and wbuf_
     std::size_t wq_bytes_ = 0;    // their unsent bytes
     unsigned send_chunks_ = 0;    // chunks covered by the send in flight (0: from wsend_)
+    std::size_t inflight_bytes_ = 0;  // bytes the send in flight carries (0: none in flight)
     iovec iov_[max_iov];
     msghdr msg_{};
     send_op_t send_op_;

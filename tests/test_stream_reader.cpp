@@ -157,7 +157,7 @@ TEST_CASE("stream_reader: read_into and readexactly_into") {
     }
 }
 
-TEST_CASE("stream_reader: read_into copies straight from received buffers - mixed with other reads, order holds") {
+TEST_CASE("stream_reader: read_into and read(n) copy straight from received buffers - mixed with other reads, order holds") {
     for (bool ms : modes()) {
         INFO("multishot=" << ms);
         run_test([ms]() -> coio::coro<void> {
@@ -170,11 +170,20 @@ TEST_CASE("stream_reader: read_into copies straight from received buffers - mixe
             }(c.peer, data));
             std::string got;
             std::vector<std::byte> buf(7000);  // not a divisor of the ring's buffer size
-            // read_into while data arrives in bursts (queued ring buffers, partly consumed)...
-            while (got.size() < (1u << 20)) {
-                const std::size_t n = co_await c.reader.read_into(std::span(buf).first(std::min(buf.size(), (1u << 20) - got.size())));
-                REQUIRE(n > 0);
-                got.append(reinterpret_cast<const char*>(buf.data()), n);
+            // read_into and read(n), alternating, while data arrives in bursts (queued ring
+            // buffers, partly consumed)...
+            for (int i = 0; got.size() < (1u << 20); ++i) {
+                const std::size_t want = std::min(buf.size(), (1u << 20) - got.size());
+                if (i % 2 == 0) {
+                    const std::size_t n = co_await c.reader.read_into(std::span(buf).first(want));
+                    REQUIRE(n > 0);
+                    got.append(reinterpret_cast<const char*>(buf.data()), n);
+                } else {
+                    std::string part = co_await c.reader.read(static_cast<std::ptrdiff_t>(want));
+                    REQUIRE(!part.empty());
+                    REQUIRE(part.size() <= want);
+                    got += part;
+                }
                 if (got.size() % 3 == 0) co_await coio::sleep(1ms);  // let several buffers queue up
             }
             // ...then copying reads (which flatten what is queued), a chunk, and read_into again.

@@ -169,8 +169,9 @@ public:
 
     /// A chunk read starts: later receives keep their ring buffers.
     void prepare_chunk_read() noexcept { consumer_ = consumer_kind::chunks; }
-    /// A read_into starts: it copies from rbuf_ and the queue (take_into), so nothing is
-    /// flattened, and later receives are queued unless appending to rbuf_ keeps the order.
+    /// A read_into or read(n) starts: it copies from rbuf_ and the queue (take_into,
+    /// take_some), so nothing is flattened, and later receives are queued unless appending to
+    /// rbuf_ keeps the order.
     void prepare_read_into() noexcept {
         if (consumer_ == consumer_kind::copy) consumer_ = consumer_kind::copy_into;
     }
@@ -221,6 +222,23 @@ public:
         }
         consume(0);
         return n;
+    }
+    /// Takes min(n, buffered()) bytes as a string, from rbuf_ and the queued chunks (read(n)).
+    std::string take_some(std::size_t n) {
+        n = std::min(n, buffered());
+        if (n <= rbuffered()) return take(n);
+        if (rbuffered() == 0 && rq_[0].size() >= n) {
+            // The common case: the first queued chunk has it all.
+            std::string s(reinterpret_cast<const char*>(rq_[0].data()), n);
+            rq_bytes_ -= n;
+            if (n == rq_[0].size()) rq_.pop();
+            else rq_[0].remove_prefix(n);
+            consume(0);
+            return s;
+        }
+        std::string s(n, '\0');
+        take_into(std::as_writable_bytes(std::span(s.data(), n)));
+        return s;
     }
     /// Takes `n` buffered bytes as a string.
     std::string take(std::size_t n) {

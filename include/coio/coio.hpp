@@ -21,6 +21,7 @@
 #include <coio/lock.hpp>
 #include <coio/loop.hpp>
 #include <coio/outcome.hpp>
+#include <coio/pipe.hpp>
 #include <coio/queue.hpp>
 #include <coio/resolver_options.hpp>
 #include <coio/run.hpp>

@@ -122,9 +122,11 @@ public:
     [[nodiscard]] drain_awaiter drain();
 
     /// Half-closes: sends FIN once the buffered data is out (asyncio's write_eof). Reading
-    /// continues. Cancellation: not a suspension point. Example: `writer.write_eof();`
+    /// continues. On a pipe (connect_write_pipe, a subprocess's stdin) it closes the pipe
+    /// once the buffered data is out, as asyncio's pipe transport does: the reader at the
+    /// other end sees EOF. Cancellation: not a suspension point. Example: `writer.write_eof();`
     void write_eof() { state().write_eof(); }
-    /// True: TCP and Unix stream sockets support write_eof.
+    /// True: TCP and Unix stream sockets and pipes support write_eof.
     [[nodiscard]] bool can_write_eof() const noexcept { return true; }
     /// Closes the connection after the buffered data is sent (asyncio's close). Idempotent.
     /// Pending and later reads see EOF. Cancellation: not a suspension point.
@@ -154,6 +156,7 @@ public:
     /// | `"peername"` | coio::endpoint (TCP), std::string path (Unix socket) |
     /// | `"sockname"` | coio::endpoint (TCP), std::string path (Unix socket) |
     /// | `"socket"` | `const coio::socket*` |
+    /// | `"pipe"` | int: the descriptor of a pipe stream (connect_write_pipe); absent otherwise |
     ///
     /// The typed accessors peername(), sockname() and socket() say the same without a cast.
     /// @param name           the key, as in asyncio.
@@ -167,6 +170,8 @@ public:
     /// @endcode
     [[nodiscard]] std::any get_extra_info(std::string_view name, std::any default_value = {}) const {
         const coio::socket& sock = state().sock();
+        if (name == "pipe") return state().is_pipe() && sock.is_open() ? std::any(sock.fileno()) : default_value;
+        if (state().is_pipe()) return default_value;  // no socket, no addresses
         if (name == "socket") return &sock;
         const bool peer = name == "peername";
         if (!peer && name != "sockname") return default_value;

@@ -180,7 +180,17 @@ private:
         // MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
         constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
         send_chunks_ = 0;
-        if (wsent_ < wsend_.size()) {
+        if (c.cfg_.pipe) {
+            // A pipe: write(2) at the current position, one buffer at a time (no MSG_WAITALL:
+            // send_done goes on from a short write). EPIPE instead of SIGPIPE needs SIGPIPE
+            // ignored, which connect_write_pipe makes sure of (see coio/pipe.hpp).
+            if (wsent_ < wsend_.size()) {
+                send_op_.set_write(fd, wsend_.data() + wsent_, wsend_.size() - wsent_);
+            } else {
+                send_chunks_ = 1;
+                send_op_.set_write(fd, wq_[0].data(), wq_[0].size());
+            }
+        } else if (wsent_ < wsend_.size()) {
             send_op_.set_send(fd, wsend_.data() + wsent_, wsend_.size() - wsent_, flags);
         } else if (wq_.size() == 1) {
             send_chunks_ = 1;  // one chunk (the echo case): a plain send, no msghdr
@@ -253,7 +263,7 @@ private:
     void maybe_shutdown_write() noexcept {
         const stream_core& c = core();
         if (wend_ == write_end::fin_pending && sstate_ == send_state::idle && write_buffer_size() == 0 &&
-            c.sock_.is_open()) {
+            c.sock_.is_open() && !c.cfg_.pipe) {
             wend_ = write_end::fin_sent;
             ::shutdown(c.sock_.fileno(), SHUT_WR);  // non-blocking: queues a FIN
         }

@@ -37,6 +37,7 @@
 #include <coio/stream_reader.hpp>
 #include <coio/stream_writer.hpp>
 #include <coio/streams.hpp>
+#include <coio/subprocess.hpp>
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
 #include <coio/thread.hpp>

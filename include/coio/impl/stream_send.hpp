@@ -101,6 +101,34 @@ public:
         maybe_shutdown_write();
     }
 
+    /// stream_writer::sendfile starts: the send half is taken over by an operation of its
+    /// own (counted as the send in flight, so a close waits for it). Precondition: nothing
+    /// is buffered and no send is in flight. Throws: as write().
+    void begin_external_send() {
+        check_can_write();
+        if (werr_) throw_errno(werr_, "send to " + core().peer_text());
+        sstate_ = send_state::sending;
+        external_send_ = true;
+        core().op_started();
+    }
+    /// stream_writer::sendfile ends; `err` (an errno, or 0) fails the connection as a send
+    /// error would.
+    void end_external_send(int err) noexcept {
+        stream_core& c = core();
+        sstate_ = send_state::idle;
+        external_send_ = false;
+        --c.ops_in_flight;
+        if (err) {
+            werr_ = err;
+            drop_write_buffers();
+        }
+        drain_waiters_.wake_all(wait_status::granted);
+        maybe_shutdown_write();
+        c.op_finished();
+    }
+    /// True while sendfile runs.
+    [[nodiscard]] bool external_send() const noexcept { return external_send_; }
+
 protected:
     stream_send() noexcept {
         send_op_.self = this;
@@ -162,6 +190,8 @@ private:
 
     void check_can_write() const {
         if (core().closing_) throw invalid_state_error("coio: stream_writer: write() after close()");
+        if (external_send_)
+            throw invalid_state_error("coio: stream_writer: write() while sendfile() is in progress");
         if (wend_ != write_end::open) throw invalid_state_error("coio: stream_writer: write() after write_eof()");
         core().check_loop();
     }
@@ -280,6 +310,7 @@ private:
     send_op_t send_op_;
     send_state sstate_ = send_state::idle;
     write_end wend_ = write_end::open;
+    bool external_send_ = false;  // sendfile owns the send half (sstate_ is `sending`)
 };
 
 } // namespace coio::detail

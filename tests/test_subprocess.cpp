@@ -288,15 +288,20 @@ TEST_CASE("subprocess: the child gets an empty signal mask and SIGPIPE's default
         sigemptyset(&usr1);
         sigaddset(&usr1, SIGUSR1);
         ::pthread_sigmask(SIG_BLOCK, &usr1, &old);
+        struct sigaction ign {}, saved {};
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        ::sigaction(SIGPIPE, &ign, &saved);
         auto proc = co_await coio::create_subprocess_shell("grep -E '^(SigBlk|SigIgn)' /proc/self/status",
                                                            {.stdout_ = pipe_});
-        auto [out, err] = co_await proc.communicate();
+        ::sigaction(SIGPIPE, &saved, nullptr);
         ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        auto [out, err] = co_await proc.communicate();
         CHECK(out.find("SigBlk:\t0000000000000000") != std::string::npos);
         // SIGPIPE is signal 13: bit 12 of SigIgn (0x1000) must be clear.
         const auto pos = out.find("SigIgn:\t");
         REQUIRE(pos != std::string::npos);
-        const unsigned long long ign = std::stoull(out.substr(pos + 8, 16), nullptr, 16);
-        CHECK((ign & (1ull << (SIGPIPE - 1))) == 0);
+        const unsigned long long ignored = std::stoull(out.substr(pos + 8, 16), nullptr, 16);
+        CHECK((ignored & (1ull << (SIGPIPE - 1))) == 0);
     });
 }

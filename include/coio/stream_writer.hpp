@@ -130,7 +130,10 @@ public:
     /// count)). What was written before is sent first; write() throws invalid_state_error
     /// while sendfile runs. io_uring: splice from the file into a private pipe and from it
     /// into the socket (into a pipe stream: one splice); epoll: sendfile(2) on readiness. The
-    /// file's own position is not used or moved. Defined in <coio/file.hpp>.
+    /// file's own position is not used or moved. splice and sendfile(2) cannot suppress
+    /// SIGPIPE per call, so SIGPIPE is set to "ignore" if it is at its default (as for pipe
+    /// streams, see coio/pipe.hpp): a vanished peer is an exception, not the process's end.
+    /// Defined in <coio/file.hpp>.
     /// @param f       an open coio::file (a regular file).
     /// @param offset  where to start in the file.
     /// @param count   bytes to send; std::nullopt: up to the end of the file.

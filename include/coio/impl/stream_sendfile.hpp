@@ -28,6 +28,7 @@
 //    with it. The result then is the cancellation, not a count.
 #pragma once
 
+#include <coio/detail/signal_mask.hpp>
 #include <coio/impl/op_awaiter.hpp>
 #include <coio/impl/stream_state.hpp>
 #include <coio/impl/waiter_list.hpp>
@@ -107,6 +108,8 @@ inline coro<std::size_t> send_file(stream_state& s, int in_fd, std::string path,
         co_await flushed;
     }
     s.begin_external_send();  // throws after close(), write_eof() or a failure
+    // splice(2) and sendfile(2) have no MSG_NOSIGNAL: a vanished peer would be SIGPIPE.
+    ignore_sigpipe_if_default();
     const int out = s.sock().fileno();
     std::size_t left = count ? *count : static_cast<std::size_t>(-1);
     std::size_t total = 0;

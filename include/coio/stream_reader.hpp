@@ -259,7 +259,7 @@ public:
     read_into_awaiter(detail::stream_state& s, std::span<std::byte> buf) noexcept : wait_(s, buf), st_(&s), buf_(buf) {}
     bool await_ready() {
         if (buf_.empty()) return true;
-        st_->prepare_copy_read();
+        st_->prepare_read_into();
         if (st_->buffered()) {
             n_ = st_->take_into(buf_);
             return true;

@@ -36,12 +36,15 @@ class file;
 
 /// The writing half of a stream connection (asyncio.StreamWriter).
 ///
-/// `write()` copies the bytes into the connection's buffer and starts an io_uring send at
-/// once (the caller's memory is free as soon as write returns; the buffers keep their
-/// capacity, so steady-state writes do not allocate). `drain()` is the flow control: it
-/// returns at once while less than the high-water mark (64 KiB by default) is buffered, and
-/// otherwise waits until the buffer is down to the low-water mark (high / 4), so a fast
-/// writer cannot grow memory without bound. TCP_NODELAY is on by default, as in asyncio.
+/// `write()` copies the bytes into the connection's buffer and starts a send at once (the
+/// caller's memory is free as soon as write returns; the buffers keep their capacity, so
+/// steady-state writes do not allocate). `drain()` is the flow control: it returns at once
+/// while less than the high-water mark (64 KiB by default) is buffered, and otherwise waits
+/// until the buffer is down to the low-water mark (high / 4), so a fast writer cannot grow
+/// memory without bound. As in asyncio, "buffered" means not yet handed to the kernel: the
+/// bytes of the one send in flight do not count (asyncio's write sends at once and counts
+/// only what the socket refused), so at most one send's worth plus the high-water mark is
+/// held in memory. TCP_NODELAY is on by default, as in asyncio.
 /// `write(stream_chunk)` queues received data without copying it (zero-copy echo/proxy).
 ///
 /// Move-only handle to state shared with the stream_reader. `close()` flushes what was
@@ -212,7 +215,8 @@ public:
     /// The underlying socket (asyncio's get_extra_info("socket")), e.g. to set options.
     /// Do not read or write through it while the stream uses it.
     [[nodiscard]] const coio::socket& socket() const { return state().sock(); }
-    /// Bytes written but not yet sent (asyncio's transport.get_write_buffer_size).
+    /// Bytes written but not yet handed to the kernel (asyncio's
+    /// transport.get_write_buffer_size): the send in flight does not count.
     [[nodiscard]] std::size_t write_buffer_size() const noexcept { return s_ ? s_->write_buffer_size() : 0; }
     /// Sets the high- and low-water marks of drain() (asyncio's set_write_buffer_limits).
     /// @param high  drain() waits above this many buffered bytes.

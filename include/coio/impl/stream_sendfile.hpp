@@ -103,7 +103,8 @@ struct splice_pipe {
 inline coro<std::size_t> send_file(stream_state& s, int in_fd, std::string path, std::uint64_t offset,
                                    std::optional<std::size_t> count) {
     // Flush what was written before: sent in order, ahead of the file.
-    while (s.write_buffer_size() > 0 && !s.write_error()) {
+    // (write_buffer_size() leaves out the send in flight: wait until nothing is in flight.)
+    while (!s.send_idle() && !s.write_error()) {
         list_wait_awaiter flushed(s.drain_waiters(), "sendfile flush");
         co_await flushed;
     }

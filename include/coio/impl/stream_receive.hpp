@@ -355,7 +355,8 @@ private:
 
     [[nodiscard]] bool recv_in_flight_into_buffer() const noexcept {
         if (rstate_ < recv_state::plain || rstate_ > recv_state::cancelling) return false;  // the usual case
-        return rstate_ == recv_state::plain || (recv_op_.code == op_code::recv && !(reader_ && reader_->direct));
+        return rstate_ == recv_state::plain ||
+               (recv_op_.code != op_code::recv_multishot && !(reader_ && reader_->direct));
     }
     [[nodiscard]] bool can_receive() const noexcept {
         const stream_core& c = core();
@@ -395,7 +396,8 @@ private:
     /// Starts a one-shot recv into [p, p + n) (`to`: plain for rbuf_, direct for a span).
     void start_recv(void* p, std::size_t n, recv_state to) {
         stream_core& c = core();
-        recv_op_.set_recv(c.sock_.fileno(), p, n);
+        if (c.cfg_.pipe) recv_op_.set_read(c.sock_.fileno(), p, n);  // read(2) at the current position
+        else recv_op_.set_recv(c.sock_.fileno(), p, n);
         c.loop_->submit(recv_op_);
         rstate_ = to;
         c.op_started();

@@ -79,7 +79,7 @@ public:
             // Idle: a large write goes to the socket from the caller's memory first (see
             // direct_send_min); what it refuses, or a small write, is sent from wsend_ in
             // this loop iteration's submission.
-            if (data.size() >= direct_send_min) {
+            if (data.size() >= direct_send_min && !core().cfg_.pipe) {  // a pipe has no send(2)
                 data = data.subspan(send_now(data));
                 if (data.empty()) return;
             }
@@ -112,6 +112,38 @@ public:
         wend_ = write_end::fin_pending;
         maybe_shutdown_write();
     }
+
+    /// stream_writer::sendfile starts: the send half is taken over by an operation of its
+    /// own (counted as the send in flight, so a close waits for it). Precondition: nothing
+    /// is buffered and no send is in flight. Throws: as write().
+    void begin_external_send() {
+        check_can_write();
+        if (werr_) throw_errno(werr_, "send to " + core().peer_text());
+        if (!send_idle()) throw invalid_state_error("coio: stream_writer: sendfile() while data is still being sent");
+        sstate_ = send_state::sending;
+        external_send_ = true;
+        core().op_started();
+    }
+    /// stream_writer::sendfile ends; `err` (an errno, or 0) fails the connection as a send
+    /// error would.
+    void end_external_send(int err) noexcept {
+        stream_core& c = core();
+        sstate_ = send_state::idle;
+        external_send_ = false;
+        --c.ops_in_flight;
+        if (err) {
+            werr_ = err;
+            drop_write_buffers();
+        }
+        drain_waiters_.wake_all(wait_status::granted);
+        maybe_shutdown_write();
+        c.op_finished();
+    }
+    /// True when everything written has been sent and no send is in flight (sendfile may
+    /// take over the send half).
+    [[nodiscard]] bool send_idle() const noexcept { return sstate_ == send_state::idle && unsent_bytes() == 0; }
+    /// True while sendfile runs.
+    [[nodiscard]] bool external_send() const noexcept { return external_send_; }
 
 protected:
     stream_send() noexcept {
@@ -185,6 +217,8 @@ private:
 
     void check_can_write() const {
         if (core().closing_) throw invalid_state_error("coio: stream_writer: write() after close()");
+        if (external_send_)
+            throw invalid_state_error("coio: stream_writer: write() while sendfile() is in progress");
         if (wend_ != write_end::open) throw invalid_state_error("coio: stream_writer: write() after write_eof()");
         core().check_loop();
     }
@@ -214,7 +248,19 @@ private:
         // MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
         constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
         send_chunks_ = 0;
-        if (wsent_ < wsend_.size()) {
+        if (c.cfg_.pipe) {
+            // A pipe: write(2) at the current position, one buffer at a time (no MSG_WAITALL:
+            // send_done goes on from a short write). EPIPE instead of SIGPIPE needs SIGPIPE
+            // ignored, which connect_write_pipe makes sure of (see coio/pipe.hpp).
+            if (wsent_ < wsend_.size()) {
+                inflight_bytes_ = wsend_.size() - wsent_;
+                send_op_.set_write(fd, wsend_.data() + wsent_, inflight_bytes_);
+            } else {
+                send_chunks_ = 1;
+                inflight_bytes_ = wq_[0].size();
+                send_op_.set_write(fd, wq_[0].data(), wq_[0].size());
+            }
+        } else if (wsent_ < wsend_.size()) {
             inflight_bytes_ = wsend_.size() - wsent_;
             send_op_.set_send(fd, wsend_.data() + wsent_, inflight_bytes_, flags);
         } else if (wq_.size() == 1) {
@@ -292,7 +338,7 @@ private:
     void maybe_shutdown_write() noexcept {
         const stream_core& c = core();
         if (wend_ == write_end::fin_pending && sstate_ == send_state::idle && unsent_bytes() == 0 &&
-            c.sock_.is_open()) {
+            c.sock_.is_open() && !c.cfg_.pipe) {
             wend_ = write_end::fin_sent;
             ::shutdown(c.sock_.fileno(), SHUT_WR);  // non-blocking: queues a FIN
         }
@@ -310,6 +356,7 @@ private:
     send_op_t send_op_;
     send_state sstate_ = send_state::idle;
     write_end wend_ = write_end::open;
+    bool external_send_ = false;  // sendfile owns the send half (sstate_ is `sending`)
 };
 
 } // namespace coio::detail

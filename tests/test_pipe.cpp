@@ -4,6 +4,7 @@
 // both backends (io_uring and epoll) in one process.
 #include <coio/pipe.hpp>
 
+#include "support/both_backends.hpp"
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
 
@@ -38,15 +39,6 @@ struct fd_pair {
         w = fds[1];
     }
 };
-
-/// Runs `body` (a coroutine factory) once per backend, 30 s at most each.
-template <class F>
-void on_both_backends(F body) {
-    for (coio::backend b : {coio::backend::io_uring, coio::backend::epoll}) {
-        INFO("backend " << coio::to_string(b));
-        coio::run([](F f) -> coio::coro<void> { co_await coio::wait_for(f(), 30s); }(body), {.backend = b});
-    }
-}
 
 /// A pattern that shows reordering or loss: byte i is (i * 7 + i / 251) mod 256.
 std::string pattern(std::size_t n) {

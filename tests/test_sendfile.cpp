@@ -4,6 +4,7 @@
 // splice through a pipe; epoll: sendfile(2) on readiness).
 #include <coio/file.hpp>
 
+#include "support/both_backends.hpp"
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
 #include "support/stream_pair.hpp"
@@ -26,14 +27,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class F>
-void on_both_backends(F body) {
-    for (coio::backend b : {coio::backend::io_uring, coio::backend::epoll}) {
-        INFO("backend " << coio::to_string(b));
-        coio::run([](F f) -> coio::coro<void> { co_await coio::wait_for(f(), 60s); }(body), {.backend = b});
-    }
-}
 
 std::string pattern(std::size_t n) {
     std::string s(n, '\0');

@@ -5,6 +5,7 @@
 // both backends (io_uring and epoll) in one process.
 #include <coio/subprocess.hpp>
 
+#include "support/both_backends.hpp"
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
 
@@ -28,15 +29,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Runs `body` (a coroutine factory) once per backend, 60 s at most each.
-template <class F>
-void on_both_backends(F body) {
-    for (coio::backend b : {coio::backend::io_uring, coio::backend::epoll}) {
-        INFO("backend " << coio::to_string(b));
-        coio::run([](F f) -> coio::coro<void> { co_await coio::wait_for(f(), 60s); }(body), {.backend = b});
-    }
-}
 
 constexpr auto pipe_ = coio::stdio::pipe;
 constexpr std::size_t ten_mib = 10u << 20;

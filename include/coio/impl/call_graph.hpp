@@ -139,7 +139,7 @@ inline void render_graph(const call_graph& g, std::string& out, int level) {
 inline void write_task_node(std::ostream& os, const task_base& t, const std::string& head, const std::string& rest,
                             const std::unordered_map<const task_base*, std::vector<const task_base*>>& children,
                             std::vector<const task_base*>& path) {
-    os << head << "(T) Task '" << t.name() << "' id=" << t.id() << " created at " << t.where().file_name() << ':'
+    os << head << "(T) task '" << t.name() << "' id=" << t.id() << " created at " << t.where().file_name() << ':'
        << t.where().line();
     switch (status_of(t)) {
     case call_graph::state::waiting: {

@@ -18,6 +18,7 @@
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
 #include <coio/timeout.hpp>
+#include <coio/wait.hpp>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -208,6 +209,25 @@ TEST_CASE("call graph: shield and wait_for - the awaiting task, through the wrap
     }());
 }
 
+TEST_CASE("call graph: coio::wait - the waiting task awaits each pending task") {
+    coio::run([]() -> coio::coro<void> {
+        auto a = coio::create_task(sleeper(), "a");
+        auto w = coio::create_task([](coio::task<void> a) -> coio::coro<void> {
+            std::vector<coio::task<void>> ts{a};
+            (void)co_await coio::wait(ts, coio::first_completed);
+        }(a), "waiter");
+        co_await coio::sleep(5ms);
+        const auto g = coio::capture_call_graph(a);
+        REQUIRE(g.awaited_by.size() == 1);
+        CHECK(g.awaited_by[0].name == "waiter");
+        CHECK(g.awaited_by[0].waiting_on == "wait");
+        CHECK(g.awaited_by[0].wait_detail == "1 tasks, 1 pending");
+        a.cancel();
+        co_await coio::sleep(1ms);
+        CHECK(w.done());
+    }());
+}
+
 TEST_CASE("call graph: an async generator's body is a frame of the consuming task") {
     coio::run([]() -> coio::coro<void> {
         auto t = coio::create_task(consume_numbers(), "consumer");
@@ -263,12 +283,13 @@ TEST_CASE("dump_tasks: every pending task as a tree, children under the task awa
         const std::string s = os.str();
         INFO(s);
         CHECK(s.rfind("coio: 5 pending tasks\n", 0) == 0);
-        // Roots at the left margin; the gathered tasks one level in, under the gatherer.
+        // Roots at the left margin (creation order: main, lone, gatherer); the gathered tasks
+        // one level in, under the gatherer.
         CHECK(contains(s, "\n\u2514\u2500\u2500 (T) task 'gatherer' id="));
         CHECK(contains(s, "waiting on gather (2 children, 2 pending)\n"));
         CHECK(contains(s, "\n    \u251c\u2500\u2500 (T) task 'worker-1' id="));
         CHECK(contains(s, "\n    \u2514\u2500\u2500 (T) task 'worker-2' id="));
-        CHECK(contains(s, "\n\u2514\u2500\u2500 (T) task 'lone' id="));
+        CHECK(contains(s, "\n\u251c\u2500\u2500 (T) task 'lone' id="));  // a root, not the last one
         CHECK(contains(s, "running\n"));  // the task calling dump_tasks
         CHECK(s.find("fetch_page() ") > s.find("task 'worker-1'"));
         CHECK(s.find("fetch_page() ") < s.find("task 'worker-2'"));

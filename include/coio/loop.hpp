@@ -326,12 +326,12 @@ public:
     /// Example output:
     /// @code
     ///   coio: 3 pending tasks
-    ///   └── (T) Task 'main' id=1 created at app.cpp:40 waiting on gather (2 children, 2 pending)
+    ///   └── (T) task 'main' id=1 created at app.cpp:40 waiting on gather (2 children, 2 pending)
     ///       │   main_() app.cpp:38
-    ///       ├── (T) Task 'worker-1' id=2 created at app.cpp:35 waiting on sleep (9.900 s left (of 10.000 s))
+    ///       ├── (T) task 'worker-1' id=2 created at app.cpp:35 waiting on sleep (9.900 s left (of 10.000 s))
     ///       │       fetch_page() app.cpp:12
     ///       │       worker() app.cpp:20
-    ///       └── (T) Task 'worker-2' id=3 created at app.cpp:36 waiting on queue get
+    ///       └── (T) task 'worker-2' id=3 created at app.cpp:36 waiting on queue get
     ///               consumer() app.cpp:28
     /// @endcode
     /// Example: `loop.dump_tasks(std::cerr);`

@@ -242,10 +242,9 @@ inline void event_loop::dump_tasks(std::ostream& os) const {
                 awaited[c] = true;
             }
     });
-    os << "coio: " << all.size() << " pending task" << (all.size() == 1 ? "" : "s") << '\n';
-    std::vector<const detail::task_base*> path;
+    std::vector<const detail::task_base*> roots;
     for (const detail::task_base* t : all)
-        if (!awaited.count(t)) detail::write_task_node(os, *t, "\u2514\u2500\u2500 ", "    ", children, path);
+        if (!awaited.count(t)) roots.push_back(t);
     // Tasks only reachable through a cycle of awaits (a bug worth seeing): shown as roots.
     for (const detail::task_base* t : all) {
         if (!awaited.count(t)) continue;
@@ -265,7 +264,14 @@ inline void event_loop::dump_tasks(std::ostream& os) const {
                 }
                 if (reachable) break;
             }
-        if (!reachable) detail::write_task_node(os, *t, "\u2514\u2500\u2500 ", "    ", children, path);
+        if (!reachable) roots.push_back(t);
+    }
+    os << "coio: " << all.size() << " pending task" << (all.size() == 1 ? "" : "s") << '\n';
+    std::vector<const detail::task_base*> path;
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+        const bool last = i + 1 == roots.size();
+        detail::write_task_node(os, *roots[i], last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ",
+                                last ? "    " : "\u2502   ", children, path);
     }
 }
 

@@ -44,11 +44,14 @@ public:
     ~capture_stderr() { restore(); ::close(fd_); }
     std::string text() {
         restore();
+        return peek();
+    }
+    /// What was written so far, still capturing.
+    std::string peek() const {
         std::string out;
         char buf[4096];
         ssize_t n;
-        ::lseek(fd_, 0, SEEK_SET);
-        while ((n = ::read(fd_, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+        for (off_t at = 0; (n = ::pread(fd_, buf, sizeof buf, at)) > 0; at += n) out.append(buf, static_cast<std::size_t>(n));
         return out;
     }
 
@@ -197,13 +200,14 @@ TEST_CASE("never retrieved: the default handler names the exception type demangl
 
 TEST_CASE("dump signal: SIGUSR1 makes the loop print the task tree to stderr") {
     capture_stderr err;
-    coio::run([]() -> coio::coro<void> {
+    coio::run([](capture_stderr& err) -> coio::coro<void> {
         auto t = coio::create_task(sleeper(), "hung");
         co_await coio::sleep(1ms);
         REQUIRE(::kill(::getpid(), SIGUSR1) == 0);
-        co_await coio::sleep(50ms);
+        // The dump comes from a loop iteration soon after; bounded wait, no fixed sleep.
+        for (int i = 0; i < 500 && !contains(err.peek(), "pending task"); ++i) co_await coio::sleep(2ms);
         t.cancel();
-    }(), {.dump_signal = SIGUSR1});
+    }(err), {.dump_signal = SIGUSR1});
     const std::string s = err.text();
     INFO(s);
     CHECK(contains(s, "coio: 2 pending tasks\n"));
@@ -215,14 +219,15 @@ TEST_CASE("dump signal: SIGUSR1 makes the loop print the task tree to stderr") {
 TEST_CASE("dump signal: COIO_DUMP_SIGNAL=USR2 installs it without changing the program") {
     ::setenv("COIO_DUMP_SIGNAL", "USR2", 1);
     capture_stderr err;
-    coio::run([]() -> coio::coro<void> {
+    coio::run([](capture_stderr& err) -> coio::coro<void> {
         CHECK(coio::get_running_loop().options().dump_signal == SIGUSR2);
         auto t = coio::create_task(sleeper(), "hung2");
         co_await coio::sleep(1ms);
         REQUIRE(::kill(::getpid(), SIGUSR2) == 0);
-        co_await coio::sleep(50ms);
+        // The dump comes from a loop iteration soon after; bounded wait, no fixed sleep.
+        for (int i = 0; i < 500 && !contains(err.peek(), "pending task"); ++i) co_await coio::sleep(2ms);
         t.cancel();
-    }());
+    }(err));
     ::unsetenv("COIO_DUMP_SIGNAL");
     const std::string s = err.text();
     INFO(s);

@@ -7,6 +7,11 @@
 // both workers and exits 0. A hung program can print the same tree without being changed:
 // run it with COIO_DUMP_SIGNAL=USR1 and send `kill -USR1 <pid>`.
 // Run: build/examples/call_graph
+//
+// Coroutine frames record where they were created only with COIO_INTROSPECTION, on by
+// default in Debug builds; this program turns it on so that a Release build shows
+// fetch_page too. Define it before any coio header, the same in every file of a program.
+#define COIO_INTROSPECTION 1
 #include <coio/call_graph.hpp>
 #include <coio/queue.hpp>
 #include <coio/run.hpp>

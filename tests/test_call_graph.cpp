@@ -2,6 +2,10 @@
 // and event_loop::dump_tasks: call stacks of nested coros and async generators, what the
 // innermost await waits on, and who awaits a task (co_await, gather, task_group, shield,
 // wait_for).
+//
+// Call stacks need frames that record their creation site: on in every build of this test
+// (the suite also runs in Release, where it is off by default).
+#define COIO_INTROSPECTION 1
 #include <coio/call_graph.hpp>
 
 #include "support/catch.hpp"

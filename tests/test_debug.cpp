@@ -2,6 +2,9 @@
 // signal (loop_options::dump_signal, COIO_DUMP_SIGNAL): slow steps and callbacks, coros
 // never awaited, tasks pending at close, demangled "never retrieved" reports.
 // ctest-labels: serial
+//
+// Never-awaited reports and call stacks need COIO_INTROSPECTION, off by default in Release.
+#define COIO_INTROSPECTION 1
 #include <coio/call_graph.hpp>
 
 #include "support/catch.hpp"

@@ -74,11 +74,13 @@ public:
 
     /// The coroutine promise (not for direct use).
     struct promise_type : detail::frame_info, detail::coro_result<T> {
+#if COIO_INTROSPECTION
         // The default arguments are evaluated where the compiler constructs the promise,
         // inside the coroutine: they name the coroutine function (see detail::frame_info).
         explicit promise_type(detail::frame_site_key = {}, const char* fn = __builtin_FUNCTION(),
                               const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept
             : frame_info(alignof(promise_type) <= 16 ? magic_coro : 0, fn, file, line) {}
+#endif
         coro get_return_object() noexcept { return coro(handle_type::from_promise(*this)); }
         std::suspend_always initial_suspend() noexcept { return {}; }
         struct final_awaiter {
@@ -121,10 +123,12 @@ public:
     coro& operator=(coro o) noexcept { std::swap(h_, o.h_); return *this; }
     ~coro() {
         if (h_) {
+#if COIO_INTROSPECTION
             // Never awaited nor made a task: debug mode reports it (asyncio's "coroutine ...
             // was never awaited"). One load of a word the frame's owner touches anyway.
             if (!h_.promise().started()) [[unlikely]]
                 if (auto report = detail::never_awaited_hook.load(std::memory_order_relaxed)) report(h_.promise());
+#endif
             h_.destroy();
         }
     }

@@ -47,7 +47,7 @@ inline call_graph::state status_of(const task_base& t) noexcept {
 }
 
 /// The frames `t` is suspended in, innermost first (see the header comment for when).
-inline void collect_frames(const task_base& t, std::vector<call_frame>& out) {
+inline void collect_frames(const task_base& t, [[maybe_unused]] std::vector<call_frame>& out) {
     const auto st = status_of(t);
     if (st == call_graph::state::done || st == call_graph::state::running) return;
     void* const noop = std::noop_coroutine().address();
@@ -56,8 +56,10 @@ inline void collect_frames(const task_base& t, std::vector<call_frame>& out) {
     for (int n = 0; a && a != noop && n < 100000; ++n) {
         const frame_info* fi = frame_of(a);
         if (!fi) break;
+#if COIO_INTROSPECTION
         out.push_back(call_frame{fi->function, coio::source_location(fi->file, fi->line),
                                  fi->magic == frame_info::magic_generator});
+#endif
         if (fi->link & frame_info::root_tag) break;  // the task's root
         a = reinterpret_cast<void*>(fi->link);
     }
@@ -191,7 +193,8 @@ inline int parse_signal_name(const char* s) {
 
 /// Debug mode's report of a coro destroyed without ever running (asyncio: "coroutine ...
 /// was never awaited"), through the running loop's exception handler.
-inline void report_never_awaited(const frame_info& fi) noexcept {
+inline void report_never_awaited([[maybe_unused]] const frame_info& fi) noexcept {
+#if COIO_INTROSPECTION
     event_loop* loop = running_loop;
     if (!loop || !loop->options().debug) return;
     try {
@@ -202,6 +205,7 @@ inline void report_never_awaited(const frame_info& fi) noexcept {
     } catch (...) {
         // Out of memory while reporting: the report is lost, nothing else.
     }
+#endif
 }
 
 inline std::string where_now(const task_base& t) {

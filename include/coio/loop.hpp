@@ -71,8 +71,13 @@ struct loop_options {
     clock::duration slow_callback_duration = std::chrono::milliseconds(100);
     /// A signal (e.g. SIGUSR1) on which the loop prints every pending task as a tree
     /// (event_loop::dump_tasks) to stderr; 0: none, unless COIO_DUMP_SIGNAL names one
-    /// ("USR1", "SIGUSR1" or a number). The signal is read through the loop's signalfd (as
-    /// add_signal_handler), so the dump happens on the loop, between two steps.
+    /// ("USR1", "SIGUSR1" or a number). Installed by the loop's constructor as
+    /// add_signal_handler(dump_signal, ...), with the same rules: construct the loop on the
+    /// thread that runs it; a later add_signal_handler for that signal replaces the dump. The
+    /// signal is read through the loop's signalfd, so the dump happens on the loop, between
+    /// two steps, never in a signal handler. Example: `coio::run(main(), {.dump_signal = SIGUSR1});`
+    /// Throws (from the loop's constructor): std::invalid_argument for a signal a loop cannot
+    /// handle (see add_signal_handler).
     int dump_signal = 0;
     /// Settings of the loop's default resolver (used by the free coio::getaddrinfo).
     resolver_options resolver{};

@@ -236,3 +236,11 @@ TEST_CASE("dump signal: COIO_DUMP_SIGNAL=USR2 installs it without changing the p
     INFO(s);
     CHECK(contains(s, "(T) task 'hung2' id="));
 }
+
+TEST_CASE("dump signal: a signal a loop cannot handle is refused by the constructor; a bad name is ignored") {
+    CHECK_THROWS_AS(coio::event_loop({.dump_signal = SIGKILL}), std::invalid_argument);
+    ::setenv("COIO_DUMP_SIGNAL", "NOSUCHSIGNAL", 1);
+    coio::event_loop loop;
+    ::unsetenv("COIO_DUMP_SIGNAL");
+    CHECK(loop.options().dump_signal == 0);
+}

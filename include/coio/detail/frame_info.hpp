@@ -18,10 +18,11 @@
 // COIO_INTROSPECTION: whether coroutine frames record where they were created, so that call
 // graphs (coio/call_graph.hpp) show the chain of coroutines a task is suspended in, and debug
 // mode reports coros never awaited. It costs three stores per coroutine creation and 24 bytes
-// per frame: measured (benchmarks/core bench_core, g++ 12 -O3, CPU time, 2 cores) at 10% on spawn+gather and 15%
-// on awaiting a ready coro, over the 5% coio allows itself on those paths. So it is on by
-// default only in builds without NDEBUG (Debug); define it to 1 or 0 to choose, the same in
-// every translation unit of a program (it changes the promise's layout). Without it, call
+// per frame: measured (benchmarks/core bench_core, g++ 12 -O3, 2 cores, same run as main) at
+// 10-12% on spawn+gather and 24-27% on awaiting a ready coro, over the 5% coio allows itself
+// on those paths. So it is on by default only in builds without NDEBUG (Debug); define it to
+// 1 or 0 to choose, the same in every translation unit of a program (it changes the
+// promise's layout). Without it, call
 // graphs still say what each task waits on and who awaits it; only the call stacks are empty.
 #ifndef COIO_INTROSPECTION
 #ifdef NDEBUG

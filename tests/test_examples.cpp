@@ -435,3 +435,19 @@ TEST_CASE("copy_file: copies a file larger than its 1 MiB chunk, prints the coun
     ::unlink(dst.c_str());
     ::rmdir(dir.c_str());
 }
+
+TEST_CASE("call_graph: prints the task tree naming both workers, what they wait on, and exits 0") {
+    child c("call_graph", {});
+    CHECK(c.wait(30s) == 0);
+    const std::string& out = c.out();
+    INFO(out);
+    CHECK(out.find("(T) task 'worker-1'") != std::string::npos);
+    CHECK(out.find("waiting on sleep") != std::string::npos);
+    CHECK(out.find("fetch_page() ") != std::string::npos);
+    CHECK(out.find("(T) task 'worker-2'") != std::string::npos);
+    CHECK(out.find("waiting on queue get") != std::string::npos);
+    CHECK(out.find("* Task(name='worker-1'") != std::string::npos);
+    CHECK(out.find("in async fetch_page()") != std::string::npos);
+    CHECK(out.find("worker-1: cancelled\nworker-2: cancelled\n") != std::string::npos);
+    check_clean_stderr(c);
+}

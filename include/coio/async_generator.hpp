@@ -32,6 +32,7 @@
 //   `aclose()` becomes plain destruction (or move-assigning an empty generator).
 #pragma once
 
+#include <coio/detail/frame_info.hpp>
 #include <coio/errors.hpp>
 
 #include <concepts>
@@ -238,9 +239,16 @@ namespace detail {
 /// - value_ != nullptr     <=>  the body is suspended at a co_yield of *value_.
 /// - exception_            an exception escaped the body and the consumer has not seen it yet.
 template <class T>
-class async_generator_promise {
+class async_generator_promise : public frame_info {
 public:
+#if COIO_INTROSPECTION
+    // Names the generator function for call graphs (see detail::frame_info).
+    explicit async_generator_promise(frame_site_key = {}, const char* fn = __builtin_FUNCTION(),
+                                     const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept
+        : frame_info(alignof(async_generator_promise) <= 16 ? magic_generator : 0, fn, file, line) {}
+#else
     async_generator_promise() noexcept = default;
+#endif
     async_generator_promise(const async_generator_promise&) = delete;
     async_generator_promise& operator=(const async_generator_promise&) = delete;
 
@@ -299,6 +307,9 @@ public:
     ///          resume the consumer when it yields), false if the item (or the end) is there.
     bool run_for(std::coroutine_handle<> consumer) noexcept {
         consumer_ = consumer;
+#if COIO_INTROSPECTION
+        link = reinterpret_cast<std::uintptr_t>(consumer.address());  // for call graphs
+#endif
         value_ = nullptr;
         inline_ = true;
         std::coroutine_handle<async_generator_promise>::from_promise(*this).resume();

@@ -6,6 +6,7 @@
 #include <coio/async_generator.hpp>
 #include <coio/awaitable_traits.hpp>
 #include <coio/barrier.hpp>
+#include <coio/call_graph.hpp>
 #include <coio/condition.hpp>
 #include <coio/coro.hpp>
 #include <coio/datagram.hpp>

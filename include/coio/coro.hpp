@@ -2,6 +2,7 @@
 #pragma once
 
 #include <coio/detail/core.hpp>
+#include <coio/detail/frame_info.hpp>
 #include <coio/errors.hpp>
 #include <coio/outcome.hpp>
 
@@ -72,7 +73,14 @@ public:
     using value_type = T;
 
     /// The coroutine promise (not for direct use).
-    struct promise_type : detail::coro_result<T> {
+    struct promise_type : detail::frame_info, detail::coro_result<T> {
+#if COIO_INTROSPECTION
+        // The default arguments are evaluated where the compiler constructs the promise,
+        // inside the coroutine: they name the coroutine function (see detail::frame_info).
+        explicit promise_type(detail::frame_site_key = {}, const char* fn = __builtin_FUNCTION(),
+                              const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept
+            : frame_info(alignof(promise_type) <= 16 ? magic_coro : 0, fn, file, line) {}
+#endif
         coro get_return_object() noexcept { return coro(handle_type::from_promise(*this)); }
         std::suspend_always initial_suspend() noexcept { return {}; }
         struct final_awaiter {
@@ -98,12 +106,11 @@ public:
         /// True once awaited (or bound to a task): a coro runs once.
         [[nodiscard]] bool started() const noexcept { return link != 0; }
 
-        // Where control goes at the end, in one word (the frame of every await carries it):
-        // 0 before the coro is awaited, then the awaiting coroutine's frame address (the noop
-        // coroutine's once released), or, for the root of a task, the task's address tagged
-        // with root_tag. Frames and task states are at least 8-byte aligned: the low bit is free.
-        static constexpr std::uintptr_t root_tag = 1;
-        std::uintptr_t link = 0;
+        // `link` (in frame_info) is where control goes at the end, in one word (the frame of
+        // every await carries it): 0 before the coro is awaited, then the awaiting coroutine's
+        // frame address (the noop coroutine's once released), or, for the root of a task, the
+        // task's address tagged with root_tag. Frames and task states are at least 8-byte
+        // aligned: the low bit is free. It is also how a call graph walks up the frames.
     };
     /// The coroutine handle type.
     using handle_type = std::coroutine_handle<promise_type>;
@@ -114,7 +121,17 @@ public:
     coro(coro&& o) noexcept : h_(std::exchange(o.h_, {})) {}
     /// Takes over `o`'s coroutine, destroying the one held before (if never run, unstarted).
     coro& operator=(coro o) noexcept { std::swap(h_, o.h_); return *this; }
-    ~coro() { if (h_) h_.destroy(); }
+    ~coro() {
+        if (h_) {
+#if COIO_INTROSPECTION
+            // Never awaited nor made a task: debug mode reports it (asyncio's "coroutine ...
+            // was never awaited"). One load of a word the frame's owner touches anyway.
+            if (!h_.promise().started()) [[unlikely]]
+                if (auto report = detail::never_awaited_hook.load(std::memory_order_relaxed)) report(h_.promise());
+#endif
+            h_.destroy();
+        }
+    }
 
     /// True when the coro holds a coroutine that has not been awaited yet.
     [[nodiscard]] bool valid() const noexcept { return h_ && !h_.promise().started(); }

@@ -83,6 +83,13 @@ template <class T, class State, bool Shield = false>
 struct state_awaiter : cancel_hook, done_node {
     explicit state_awaiter(ref_ptr<State> s) noexcept : state(std::move(s)) {
         what = Shield ? "shielded future" : "future";
+        inspect = &inspect_wait;
+    }
+    static void inspect_wait(const cancel_hook* c, wait_info& w) {
+        auto* self = static_cast<const state_awaiter*>(c);
+        w.awaits.push_back(self->state.get());
+        if (self->state->is_task())
+            w.detail = "task '" + static_cast<const task_base*>(static_cast<const future_base*>(self->state.get()))->name() + "'";
     }
 
     bool await_ready() const noexcept { return state->done(); }

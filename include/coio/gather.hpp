@@ -54,6 +54,7 @@ public:
     gather_join(gather_node* nodes, std::size_t n, bool collect, bool owns = false, bool release_done = false) noexcept
         : nodes_(nodes), size_(n), collect_(collect), owns_(owns), release_done_(release_done) {
         what = "gather";
+        inspect = &inspect_wait;
     }
     gather_join(const gather_join&) = delete;
     gather_join& operator=(const gather_join&) = delete;
@@ -118,6 +119,12 @@ public:
     [[nodiscard]] bool any_failed() const noexcept { return failed_; }
 
 private:
+    static void inspect_wait(const cancel_hook* c, wait_info& w) {
+        auto* self = static_cast<const gather_join*>(c);
+        for (std::size_t i = 0; i < self->size_; ++i)
+            if (const future_base* f = self->nodes_[i].child; f && !f->done()) w.awaits.push_back(f);
+        w.detail = std::to_string(self->size_) + " children, " + std::to_string(w.awaits.size()) + " pending";
+    }
     void note_done(gather_node& n, future_base& f) noexcept {
         if (!f.failed()) {
             if (release_done_) {  // nothing to collect from it later

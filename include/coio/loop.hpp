@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -60,6 +61,25 @@ struct loop_options {
     /// keyboard_interrupt naming the signal (run_main returns 128 + its number). SIGINT listed
     /// here replaces the handle_sigint handler. Empty (the default): only handle_sigint.
     std::vector<int> cancel_on_signals{};
+    /// Debug mode (asyncio's `debug=True`; COIO_DEBUG=1 in the environment turns it on too):
+    /// reports through the exception handler task steps and callbacks slower than
+    /// slow_callback_duration (naming the task and where it is suspended now), coros
+    /// destroyed without ever being awaited (with where the coroutine function is), and
+    /// tasks still pending when the loop closes (with their call graphs). Off: no cost but
+    /// one test of this flag per loop iteration.
+    bool debug = false;
+    /// In debug mode, a task step or callback that takes at least this long is reported.
+    clock::duration slow_callback_duration = std::chrono::milliseconds(100);
+    /// A signal (e.g. SIGUSR1) on which the loop prints every pending task as a tree
+    /// (event_loop::dump_tasks) to stderr; 0: none, unless COIO_DUMP_SIGNAL names one
+    /// ("USR1", "SIGUSR1" or a number). Installed by the loop's constructor as
+    /// add_signal_handler(dump_signal, ...), with the same rules: construct the loop on the
+    /// thread that runs it; a later add_signal_handler for that signal replaces the dump. The
+    /// signal is read through the loop's signalfd, so the dump happens on the loop, between
+    /// two steps, never in a signal handler. Example: `coio::run(main(), {.dump_signal = SIGUSR1});`
+    /// Throws (from the loop's constructor): std::invalid_argument for a signal a loop cannot
+    /// handle (see add_signal_handler).
+    int dump_signal = 0;
     /// Settings of the loop's default resolver (used by the free coio::getaddrinfo).
     resolver_options resolver{};
     /// Threads of the loop's default executor (coio::to_thread); 0: min(32, cores + 4),
@@ -300,8 +320,27 @@ public:
     // ---- introspection ---------------------------------------------------------------
     /// Number of tasks not done yet.
     [[nodiscard]] std::size_t pending_tasks() const noexcept { return pending_tasks_; }
-    /// Writes one line per pending task: name, where it was created and what it is waiting
-    /// on (asyncio's print_call_graph, flattened). For debugging hangs.
+    /// Writes every pending task as a tree (`python -m asyncio pstree`): a task's line
+    /// (name, id, where it was created, what its innermost await waits on), the coroutines
+    /// it is suspended in (innermost first), then, under it, the tasks it waits for (through
+    /// gather, a task_group's join, co_await of a task, shield, wait_for). For debugging
+    /// hangs; see also coio::print_call_graph and loop_options::dump_signal.
+    ///
+    /// Params: `os` - where to write (the dump signal writes to stderr).
+    /// Throws: what `os` throws, std::bad_alloc. Cancellation: none; it does not suspend.
+    ///
+    /// Example output:
+    /// @code
+    ///   coio: 3 pending tasks
+    ///   └── (T) task 'main' id=1 created at app.cpp:40 waiting on gather (2 children, 2 pending)
+    ///       │   main_() app.cpp:38
+    ///       ├── (T) task 'worker-1' id=2 created at app.cpp:35 waiting on sleep (9.900 s left (of 10.000 s))
+    ///       │       fetch_page() app.cpp:12
+    ///       │       worker() app.cpp:20
+    ///       └── (T) task 'worker-2' id=3 created at app.cpp:36 waiting on queue get
+    ///               consumer() app.cpp:28
+    /// @endcode
+    /// Example: `loop.dump_tasks(std::cerr);`
     void dump_tasks(std::ostream& os) const;
 
     // ---- for coio's own awaitables and extensions ------------------------------------
@@ -395,6 +434,10 @@ private:
     void enter_running();
     void leave_running() noexcept;
     void shutdown_tasks();
+    // Introspection and debug mode (impl/call_graph.hpp).
+    void init_introspection();
+    void run_timed(detail::work_item* w) noexcept;
+    void report_pending_at_close() noexcept;
 
     loop_options options_;
     detail::loop_backend backend_;
@@ -437,3 +480,4 @@ COIO_DECL task_base& require_current_task();
 #include <coio/impl/loop.hpp>  // the bodies (with COIO_SEPARATE_COMPILATION: in one file only)
 #endif
 #include <coio/impl/signal_service.hpp>  // add_signal_handler, remove_signal_handler
+#include <coio/impl/call_graph.hpp>      // dump_tasks, call graphs, debug mode

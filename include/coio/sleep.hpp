@@ -17,7 +17,10 @@ namespace detail {
 /// no SQE, O(log n) to cancel.
 class sleep_awaiter : cancel_hook, timer_node {
 public:
-    explicit sleep_awaiter(clock::duration d) noexcept : delay_(d) { what = "sleep"; }
+    explicit sleep_awaiter(clock::duration d) noexcept : delay_(d) {
+        what = "sleep";
+        inspect = &inspect_wait;
+    }
 
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) {
@@ -49,6 +52,12 @@ public:
     }
 
 private:
+    static void inspect_wait(const cancel_hook* c, wait_info& w) {
+        auto* self = static_cast<const sleep_awaiter*>(c);
+        w.detail = self->queued() ? format_seconds(self->deadline - clock::now()) + " left (of " +
+                                        format_seconds(self->delay_) + ")"
+                                  : "one loop iteration";
+    }
     clock::duration delay_;
     task_base* task_ = nullptr;
 };

@@ -312,7 +312,15 @@ namespace detail {
 /// handle, so a handle kept past the join reports "finished" instead of dangling.
 class task_group_state : public cancel_hook {
 public:
-    explicit task_group_state(task_base* owner) noexcept : owner_(owner) { what = "task_group join"; }
+    explicit task_group_state(task_base* owner) noexcept : owner_(owner) {
+        what = "task_group join";
+        inspect = [](const cancel_hook* h, wait_info& w) {
+            auto* self = static_cast<const task_group_state*>(h);
+            for (child* c = self->children_.front(); c; c = intrusive_list<child>::next(c))
+                if (!c->task->done()) w.awaits.push_back(c->task.get());
+            w.detail = std::to_string(w.awaits.size()) + " tasks";
+        };
+    }
     task_group_state(const task_group_state&) = delete;
     task_group_state& operator=(const task_group_state&) = delete;
     ~task_group_state() {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <optional>
 #include <ranges>
+#include <string>
 #include <vector>
 
 namespace coio {
@@ -40,6 +41,12 @@ public:
     wait_awaiter(std::vector<H> items, return_when when, std::optional<clock::duration> timeout)
         : items_(std::move(items)), nodes_(items_.size()), when_(when), timeout_(timeout) {
         what = "wait";
+        inspect = [](const cancel_hook* c, wait_info& w) {
+            auto* self = static_cast<const wait_awaiter*>(c);
+            for (const H& it : self->items_)
+                if (!it.state()->done()) w.awaits.push_back(it.state());
+            w.detail = std::to_string(self->items_.size()) + " tasks, " + std::to_string(w.awaits.size()) + " pending";
+        };
     }
 
     bool await_ready() const noexcept { return items_.empty() || satisfied(); }

@@ -122,11 +122,16 @@ private:
     std::size_t size_ = 0;
 };
 
+struct wait_info;  // detail/wait_info.hpp
+
 /// What an awaitable registers with its task while suspended, so that `task.cancel()` can
-/// reach it. `what` names the wait for debugging dumps ("sleep", "uring op", ...).
+/// reach it. `what` names the wait for debugging dumps ("sleep", "uring op", ...); `inspect`,
+/// when set, adds what only the awaiter knows (an fd, a deadline, the tasks it waits for) for
+/// coio::capture_call_graph. Both are static: the hot path pays one pointer store each.
 struct cancel_hook {
     void (*on_cancel)(cancel_hook*) noexcept = nullptr;
     const char* what = "?";
+    void (*inspect)(const cancel_hook*, wait_info&) = nullptr;
 };
 
 /// A deadline in the loop's userspace timer heap.

@@ -11,6 +11,7 @@
 
 #include <coio/detail/core.hpp>
 #include <coio/detail/intrusive_list.hpp>
+#include <coio/detail/wait_info.hpp>
 #include <coio/errors.hpp>
 
 #include <coroutine>
@@ -208,6 +209,13 @@ public:
     [[nodiscard]] coio::source_location where() const noexcept { return {where_file_, where_line_}; }
     [[nodiscard]] const char* waiting_on() const noexcept { return waiting_on_ ? waiting_on_->what : nullptr; }
     [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
+    /// For call graphs: the hook of the await the task is suspended in (null while it runs
+    /// or is ready), the frame it resumes at (its root until it started), and whether it did.
+    [[nodiscard]] const cancel_hook* wait_hook() const noexcept { return waiting_on_; }
+    [[nodiscard]] std::coroutine_handle<> resume_point() const noexcept { return resume_at_; }
+    [[nodiscard]] bool started() const noexcept { return started_; }
+    /// True when `w` is a task's step (not a callback): debug mode names the task.
+    [[nodiscard]] static bool is_task_step(const work_item* w) noexcept { return w->run == &run_step; }
 
     /// Tells the root coroutine which task it is the root of, just before its first step.
     /// Not done when the task is created: a gather of 100,000 coroutines would then touch

@@ -14,15 +14,23 @@
 #include <netdb.h>
 
 #include <cstring>
+#include <string>
 #include <exception>
 
 namespace coio::detail::dns {
 
 /// ares_getaddrinfo. The result stays owned by the op (freed by its destructor).
+/// For call graphs: the name a lookup asks for.
+template <class Op>
+void name_detail(const cancel_hook* h, wait_info& w) {
+    if (const char* n = static_cast<const Op*>(h)->name) w.detail = std::string("'") + n + "'";
+}
+
 struct addrinfo_op final : lookup_op {
     addrinfo_op(channel& c, const char* n, const ares_addrinfo_hints& h) noexcept : lookup_op(c), name(n), hints(h) {
         submit = &submit_fn;
         weight = h.ai_family == AF_UNSPEC ? 2 : 1;  // A and AAAA go out together
+        inspect = &name_detail<addrinfo_op>;
     }
     ~addrinfo_op() {
         abandon();
@@ -83,6 +91,7 @@ struct query_op final : lookup_op {
     query_op(channel& c, const char* n, int t, parse_fn p, void* o) noexcept
         : lookup_op(c), name(n), type(t), parse(p), out(o) {
         submit = &submit_fn;
+        inspect = &name_detail<query_op>;
     }
     ~query_op() { abandon(); }
 

@@ -8,7 +8,10 @@
 #include <coio/detail/decl.hpp>
 #include <coio/loop.hpp>
 
+#include <cxxabi.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <exception>
 #include <ostream>
@@ -32,6 +35,15 @@ COIO_DECL void handle::cancel() noexcept {
 }
 
 namespace detail {
+/// `typeid(x).name()` as a person writes it ("std::runtime_error", not "St13runtime_error").
+inline std::string demangle(const char* mangled) {
+    int status = 0;
+    char* s = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+    std::string out = status == 0 && s ? std::string(s) : std::string(mangled);
+    std::free(s);
+    return out;
+}
+
 // Checked before the ring exists: an invalid option is the caller's error, not the kernel's.
 COIO_DECL const loop_options& validated(const loop_options& o) {
     const unsigned nbufs = o.receive_buffers;
@@ -45,7 +57,9 @@ COIO_DECL const loop_options& validated(const loop_options& o) {
 COIO_DECL event_loop::event_loop(loop_options options)
     : options_(detail::validated(options)),
       backend_(options_.backend, options_.entries, options_.cq_entries,
-               [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this) {}
+               [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this) {
+    init_introspection();
+}
 
 COIO_DECL event_loop::~event_loop() {
     try {
@@ -94,9 +108,11 @@ COIO_DECL void event_loop::run_once() {
 
     // Only what is ready now runs in this iteration; work scheduled by it waits for the
     // next one (asyncio's rule, and what makes sleep(0) yield exactly one iteration).
+    const bool timed = options_.debug;  // debug mode times each step
     for (std::size_t n = ready_.size(); n > 0; --n) {
         detail::work_item* w = ready_.pop();
-        w->run(w);
+        if (timed) [[unlikely]] run_timed(w);
+        else w->run(w);
     }
 }
 
@@ -148,6 +164,7 @@ COIO_DECL void event_loop::shutdown_tasks() {
 COIO_DECL void event_loop::close() {
     if (closed_) return;
     if (running_) throw invalid_state_error("coio: cannot close a running event loop");
+    if (options_.debug && pending_tasks_ > 0) report_pending_at_close();
     shutdown_tasks();
     for (auto it = services_.rbegin(); it != services_.rend(); ++it) it->second->shutdown();
     closed_ = true;
@@ -187,7 +204,7 @@ COIO_DECL void event_loop::default_exception_handler(const exception_context& ct
             std::rethrow_exception(ctx.exception);
         } catch (const std::exception& e) {
             line += ": ";
-            line += typeid(e).name();
+            line += detail::demangle(typeid(e).name());
             line += ": ";
             line += e.what();
         } catch (const cancelled_error& e) {
@@ -199,16 +216,6 @@ COIO_DECL void event_loop::default_exception_handler(const exception_context& ct
     }
     line += '\n';
     std::fputs(line.c_str(), stderr);
-}
-
-COIO_DECL void event_loop::dump_tasks(std::ostream& os) const {
-    for (auto* s = live_.front(); s; s = live_list::next(s)) {
-        if (!s->is_task_ || s->done()) continue;
-        auto* t = static_cast<const detail::task_base*>(s);
-        const char* w = t->waiting_on();
-        os << "task '" << t->name() << "' created at " << t->where().file_name() << ':'
-           << t->where().line() << (w ? " waiting on " : " ready") << (w ? w : "") << '\n';
-    }
 }
 
 // ---- future_base / task_base (need the complete event_loop) --------------------------

@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <coroutine>
+#include <string>
 
 namespace coio::detail {
 
@@ -26,7 +27,10 @@ namespace coio::detail {
 template <class Derived>
 class op_awaiter : cancel_hook, protected operation {
 public:
-    explicit op_awaiter(const char* name) noexcept { what = name; }
+    explicit op_awaiter(const char* name) noexcept {
+        what = name;
+        inspect = &inspect_wait;
+    }
 
     bool await_ready() const noexcept { return false; }
     bool await_suspend(std::coroutine_handle<> h) {
@@ -60,6 +64,10 @@ public:
     [[nodiscard]] unsigned completion_flags() const noexcept { return flags_; }
 
 private:
+    static void inspect_wait(const cancel_hook* c, wait_info& w) {
+        auto* self = static_cast<const op_awaiter*>(c);
+        if (self->fd >= 0) w.detail = "fd " + std::to_string(self->fd);
+    }
     static constexpr int unset = -0x7fffffff;
     task_base* task_ = nullptr;
     int res_ = unset;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <coio/call_graph.hpp>
+#include <coio/detail/decl.hpp>
 #include <coio/detail/frame_info.hpp>
 #include <coio/detail/task_base.hpp>
 #include <coio/detail/wait_info.hpp>
@@ -230,7 +231,10 @@ inline std::string format_call_graph(const call_graph& g) {
     return out;
 }
 
-inline void event_loop::dump_tasks(std::ostream& os) const {
+// The event loop's introspection bodies: compiled once with COIO_SEPARATE_COMPILATION, as the
+// loop's own (see detail/decl.hpp).
+#if COIO_DEFINE_BODIES
+COIO_DECL void event_loop::dump_tasks(std::ostream& os) const {
     // Children of a task: the pending tasks its current await waits for (gather's children,
     // a task_group's tasks, a task it co_awaits, shield, wait_for). A task nobody awaits is
     // a root; a task awaited by several is shown under each.
@@ -279,7 +283,7 @@ inline void event_loop::dump_tasks(std::ostream& os) const {
     }
 }
 
-inline void event_loop::init_introspection() {
+COIO_DECL void event_loop::init_introspection() {
     if (const char* d = std::getenv("COIO_DEBUG"); d && *d && std::strcmp(d, "0") != 0) options_.debug = true;
     if (options_.debug) detail::never_awaited_hook.store(&detail::report_never_awaited, std::memory_order_relaxed);
     int sig = options_.dump_signal;
@@ -296,7 +300,7 @@ inline void event_loop::init_introspection() {
     }
 }
 
-inline void event_loop::run_timed(detail::work_item* w) noexcept {
+COIO_DECL void event_loop::run_timed(detail::work_item* w) noexcept {
     const bool is_task = detail::task_base::is_task_step(w);
     detail::ref_ptr<detail::task_base> t(is_task ? static_cast<detail::task_base*>(w) : nullptr);
     const auto t0 = clock::now();
@@ -319,7 +323,7 @@ inline void event_loop::run_timed(detail::work_item* w) noexcept {
     }
 }
 
-inline void event_loop::report_pending_at_close() noexcept {
+COIO_DECL void event_loop::report_pending_at_close() noexcept {
     try {
         detail::for_each_pending_task(*this, [&](const detail::task_base& t) {
             exception_context ctx;
@@ -333,5 +337,7 @@ inline void event_loop::report_pending_at_close() noexcept {
         // Out of memory while reporting: the report is lost, nothing else.
     }
 }
+
+#endif
 
 } // namespace coio

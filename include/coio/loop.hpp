@@ -75,6 +75,11 @@ struct loop_options {
     unsigned receive_buffers = 256;
     /// Size of each receive buffer in bytes; see receive_buffers.
     unsigned receive_buffer_size = 64 * 1024;
+    /// The loop's clock: `clock_kind::real`, or `clock_kind::virtual_time` for tests, where
+    /// the clock jumps to the next timer whenever every task is blocked (see
+    /// coio::clock_kind, also for the rule with real I/O).
+    /// Example: `coio::run(main(), {.clock = coio::clock_kind::virtual_time});`
+    clock_kind clock = clock_kind::real;
 };
 
 /// Alias: the options of `coio::run` are the options of the loop it creates.
@@ -162,9 +167,17 @@ public:
     ~event_loop();
 
     // ---- time --------------------------------------------------------------------------
-    /// The loop's monotonic time in seconds (asyncio's `loop.time()`).
+    /// The loop's monotonic time in seconds (asyncio's `loop.time()`): virtual time under
+    /// clock_kind::virtual_time.
     [[nodiscard]] double time() const noexcept {
-        return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+        return std::chrono::duration<double>(now().time_since_epoch()).count();
+    }
+    /// The loop's time as a coio::clock time point (what coio::clock::now() returns while
+    /// this loop runs). Under clock_kind::virtual_time it starts at the real time the loop
+    /// was created and moves only as coio::clock_kind describes.
+    /// Example: `auto t = loop.now() + 2s;`
+    [[nodiscard]] clock::time_point now() const noexcept {
+        return options_.clock == clock_kind::virtual_time ? virtual_now_ : std::chrono::steady_clock::now();
     }
 
     // ---- callbacks -------------------------------------------------------------------
@@ -180,7 +193,7 @@ public:
     /// Runs `f()` once `delay` has passed (at least; never earlier).
     template <class Rep, class Period, class F>
     timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& f) {
-        return call_at(clock::now() + std::chrono::ceil<clock::duration>(delay), std::forward<F>(f));
+        return call_at(now() + std::chrono::ceil<clock::duration>(delay), std::forward<F>(f));
     }
     /// Runs `f()` once `delay_seconds` have passed.
     template <class F>
@@ -340,6 +353,12 @@ public:
     void add_timer(detail::timer_node* n) { timers_.push(n); }
     /// Internal: takes a queued timer node out of the heap.
     void remove_timer(detail::timer_node* n) noexcept { timers_.remove(n); }
+    /// Internal: work outside the backend that the loop must wait for in real time before a
+    /// virtual clock may jump (a to_thread call in a worker thread): hold_clock() when it
+    /// starts, release_clock() when its result is back on the loop. No effect on a real clock.
+    void hold_clock() noexcept { ++clock_holds_; }
+    /// Internal: see hold_clock().
+    void release_clock() noexcept { --clock_holds_; }
     /// Internal: appends a work item to the ready queue (runs next iteration).
     void schedule(detail::work_item* w) noexcept { ready_.push(w); }
     /// The options the loop was created with.
@@ -394,8 +413,11 @@ private:
     void enter_running();
     void leave_running() noexcept;
     void shutdown_tasks();
+    void wait_virtual();
 
     loop_options options_;
+    clock::time_point virtual_now_;  // the virtual clock's time (clock_kind::virtual_time)
+    std::size_t clock_holds_ = 0;    // see hold_clock()
     detail::loop_backend backend_;
     detail::ready_queue ready_;
     detail::timer_heap timers_;

@@ -263,9 +263,14 @@ public:
             self->task_->wake();
         };
         (void)task_->begin_wait(h, this);  // cannot fail: no cancellation was pending above
+        // A virtual clock must not jump while the worker computes the result: the caller
+        // resumes (completed or cancelled) before the clock may move again.
+        task_->loop()->hold_clock();
+        holds_clock_ = true;
         return true;
     }
     R await_resume() {
+        if (std::exchange(holds_clock_, false)) task_->loop()->release_clock();
         if (!st_ || !st_->completed) task_->throw_cancel();
         return st_->result.take();
     }
@@ -275,6 +280,7 @@ private:
     Fn fn_;
     task_base* task_ = nullptr;
     std::shared_ptr<thread_call_state<R>> st_;
+    bool holds_clock_ = false;
 };
 
 template <class R, class Fn>

@@ -41,6 +41,7 @@ inline const loop_options& validated(const loop_options& o) {
 
 inline event_loop::event_loop(loop_options options)
     : options_(detail::validated(options)),
+      virtual_now_(std::chrono::steady_clock::now()),
       backend_(options_.backend, options_.entries, options_.cq_entries,
                [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this) {}
 
@@ -68,10 +69,48 @@ inline void event_loop::on_wake() noexcept {
     }
 }
 
+// The wait of an iteration under a virtual clock (the rule is documented at clock_kind).
+// Time stands still while tasks run. With nothing ready, the backend is polled without
+// blocking; if that completes nothing, leaves nothing to submit or dispatch, and no operation
+// that completes on its own (holds_clock) nor a to_thread call is in flight, the clock jumps to
+// the earliest timer. Polling first is what makes tests deterministic: a peer task of this
+// loop that wrote to a loopback or Unix socket, or connected, did so inside its own system
+// call, so the poll sees the result before any timer can race it. Receives and accepts do not
+// hold the clock (a test idling on a server socket must not hang or take real time). Work that
+// does hold it is waited for in real time, at most until the earliest timer, and the clock
+// then advances by the real time waited: a file operation or a worker thread finishes before
+// a timer that would race it, and one that never finishes cannot hang the loop.
+inline void event_loop::wait_virtual() {
+    if (!ready_.empty() || stopping_) {
+        backend_.wait(false, nullptr);
+        return;
+    }
+    const auto may_jump = [this] { return clock_holds_ == 0 && backend_.holding() == 0; };
+    if (!timers_.empty() && may_jump()) {
+        backend_.wait(false, nullptr);
+        // Anything the poll started or woke gets its iteration first; the next one polls again.
+        if (ready_.empty() && may_jump() && backend_.quiet() && !timers_.empty() &&
+            timers_.top_deadline() > virtual_now_)
+            virtual_now_ = timers_.top_deadline();
+        return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    if (!timers_.empty()) {
+        auto d = timers_.top_deadline() - virtual_now_;
+        if (d < clock::duration::zero()) d = clock::duration::zero();
+        backend_.wait(true, &d);
+    } else {
+        backend_.wait(true, nullptr);
+    }
+    virtual_now_ += std::chrono::steady_clock::now() - start;
+}
+
 inline void event_loop::run_once() {
     // The one system call of the iteration: submit what was prepared, collect completions,
     // and sleep only when nothing is ready (until the nearest timer, if any).
-    if (!ready_.empty() || stopping_) {
+    if (options_.clock == clock_kind::virtual_time) {
+        wait_virtual();
+    } else if (!ready_.empty() || stopping_) {
         backend_.wait(false, nullptr);
     } else if (!timers_.empty()) {
         auto d = timers_.top_deadline() - clock::now();
@@ -82,7 +121,7 @@ inline void event_loop::run_once() {
     }
 
     if (!timers_.empty()) {
-        const auto now = clock::now();
+        const auto now = this->now();
         while (!timers_.empty() && timers_.top_deadline() <= now) {
             detail::timer_node* t = timers_.pop();
             t->on_expire(t);
@@ -104,12 +143,14 @@ inline void event_loop::enter_running() {
         throw invalid_state_error("coio: cannot run an event loop while another loop is running in the same thread");
     running_ = true;
     detail::running_loop = this;
+    if (options_.clock == clock_kind::virtual_time) detail::virtual_now = &virtual_now_;
 }
 
 inline void event_loop::leave_running() noexcept {
     running_ = false;
     stopping_ = false;
     detail::running_loop = nullptr;
+    detail::virtual_now = nullptr;
 }
 
 inline void event_loop::run_forever() {

@@ -38,6 +38,7 @@
 #include <coio/streams.hpp>
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
+#include <coio/task_options.hpp>
 #include <coio/thread.hpp>
 #include <coio/timeout.hpp>
 #include <coio/uring.hpp>

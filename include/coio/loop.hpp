@@ -11,6 +11,7 @@
 #include <coio/detail/task_base.hpp>
 #include <coio/errors.hpp>
 #include <coio/resolver_options.hpp>
+#include <coio/task_options.hpp>
 
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <system_error>
 #include <typeinfo>
 #include <utility>
@@ -80,6 +82,12 @@ struct loop_options {
     /// coio::clock_kind, also for the rule with real I/O).
     /// Example: `coio::run(main(), {.clock = coio::clock_kind::virtual_time});`
     clock_kind clock = clock_kind::real;
+    /// Start every task eagerly unless its create_task says otherwise (asyncio's
+    /// `loop.set_task_factory(asyncio.eager_task_factory)`): it runs inside create_task until
+    /// its first suspension (see task_options::eager_start). Applies to the tasks coio creates
+    /// for you too (gather and as_completed of coros, server handlers), not to run's main.
+    /// Example: `coio::run(main(), {.eager_tasks = true});`
+    bool eager_tasks = false;
 };
 
 /// Alias: the options of `coio::run` are the options of the loop it creates.
@@ -268,9 +276,21 @@ public:
     bool remove_signal_handler(int sig);
 
     // ---- tasks -----------------------------------------------------------------------
-    /// Schedules `c` to run as a task (asyncio's `loop.create_task`).
+    /// Schedules `c` to run as a task (asyncio's `loop.create_task`); eagerly when
+    /// loop_options::eager_tasks is set and the loop is running (see task_options).
+    /// `name` is anything a std::string can be made from (a template, so that a braced
+    /// `{.eager_start = true}` goes to the task_options overload unambiguously).
+    template <class T, class Name>
+        requires std::is_convertible_v<Name&&, std::string>
+    task<T> create_task(coro<T> c, Name&& name, coio::source_location where = coio::source_location::current()) {
+        return create_task(std::move(c), task_options{std::string(std::forward<Name>(name)), std::nullopt}, where);
+    }
+    /// Creates a task from `c` with `options` (name, eager start; see coio::task_options).
+    /// Throws: invalid_state_error when the loop is closed or `c` is empty; never what the
+    /// coroutine throws (that is stored in the task, eager or not).
+    /// Example: `auto t = loop.create_task(lookup(key), {.eager_start = true});`
     template <class T>
-    task<T> create_task(coro<T> c, std::string name = {},
+    task<T> create_task(coro<T> c, task_options options = {},
                         coio::source_location where = coio::source_location::current());
 
     /// Runs the loop until `c`, wrapped in a task, is done; returns its result or rethrows.

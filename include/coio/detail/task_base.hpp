@@ -125,7 +125,13 @@ struct timeout_link {
 class task_base : public future_base, public work_item {
 public:
     friend void finish_task_root(task_base*, std::coroutine_handle<>) noexcept;
-    task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where) noexcept;
+    /// `schedule` false: the task is not put on the ready queue; the creator starts it with
+    /// start_eagerly() (or schedules it itself).
+    task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where, bool schedule = true) noexcept;
+    /// Runs the task's first step now, inside the creator (an eager task, see task_options):
+    /// until its first suspension, or to its end, when it is finished without ever having been
+    /// scheduled. Precondition: created with schedule false, not started.
+    void start_eagerly() noexcept { run_step(this); }
 
     /// Called by an awaitable's await_suspend. Returns false, without suspending, when a
     /// cancellation is pending: the awaitable must then throw it from await_resume.

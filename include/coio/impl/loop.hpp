@@ -319,13 +319,13 @@ inline std::uint32_t next_task_id() noexcept {
     return ++id;
 }
 
-inline task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where) noexcept
+inline task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where, bool schedule) noexcept
     : future_base(loop), resume_at_(root), where_file_(where.file_name()), where_line_(where.line()), id_(next_task_id()) {
     is_task_ = true;
     run = &task_base::run_step;
     ++loop->pending_tasks_;
     add_ref();  // the loop's reference, dropped when the task is done
-    loop->ready_.push(this);
+    if (schedule) loop->ready_.push(this);
 }
 
 /// The task running now. Throws invalid_state_error outside a task: coio's awaitables

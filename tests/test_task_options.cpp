@@ -177,3 +177,13 @@ TEST_CASE("eager tasks in a task_group: done at once, or failing at once, are ac
         CHECK(body_cancelled);
     }());
 }
+
+TEST_CASE("task_options with a long (heap-allocated) name, in a statement of its own") {
+    coio::run([]() -> coio::coro<void> {
+        std::vector<std::string> log;
+        auto t = coio::create_task(immediate(1, log), {.name = "a name longer than the small-string buffer", .eager_start = true});
+        CHECK(t.get_name() == "a name longer than the small-string buffer");
+        CO_CHECK(co_await t == 1);
+        CO_CHECK(co_await coio::create_task(immediate(3, log)) == 3);
+    }());
+}

@@ -7,6 +7,7 @@
 #include <coio/awaitable_traits.hpp>
 #include <coio/barrier.hpp>
 #include <coio/condition.hpp>
+#include <coio/context_var.hpp>
 #include <coio/coro.hpp>
 #include <coio/datagram.hpp>
 #include <coio/dns.hpp>

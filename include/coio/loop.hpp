@@ -290,8 +290,14 @@ public:
     /// coroutine throws (that is stored in the task, eager or not).
     /// Example: `auto t = loop.create_task(lookup(key), {.eager_start = true});`
     template <class T>
-    task<T> create_task(coro<T> c, task_options options = {},
-                        coio::source_location where = coio::source_location::current());
+    task<T> create_task(coro<T> c, const task_options& options, coio::source_location where = coio::source_location::current());
+    /// Schedules `c` as a task named "Task-N" (eagerly with loop_options::eager_tasks).
+    /// Not a defaulted task_options parameter: g++ 12 miscopies such a class-type default
+    /// argument when the call is inside a co_await expression.
+    template <class T>
+    task<T> create_task(coro<T> c, coio::source_location where = coio::source_location::current()) {
+        return create_task(std::move(c), task_options{}, where);
+    }
 
     /// Runs the loop until `c`, wrapped in a task, is done; returns its result or rethrows.
     /// Throws: invalid_state_error if the loop is running or closed.

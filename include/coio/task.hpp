@@ -58,6 +58,13 @@ public:
     }
 };
 
+
+/// The context in effect here: the running task's, else this thread's own (null: empty).
+inline context_data* current_context() noexcept {
+    event_loop* l = running_loop;
+    if (task_base* t = l ? l->current_task_state() : nullptr) return t->context();
+    return thread_context.get();
+}
 } // namespace detail
 
 /// A coroutine running concurrently on the loop (asyncio.Task), created by
@@ -290,9 +297,17 @@ task<T> create_task(coro<T> c, Name&& name, coio::source_location where = coio::
 ///   if (t.done()) use(t.result());   // a cache hit: no loop iteration needed
 /// @endcode
 template <class T>
-task<T> create_task(coro<T> c, task_options options = {},
-                    coio::source_location where = coio::source_location::current()) {
-    return get_running_loop().create_task(std::move(c), std::move(options), where);
+task<T> create_task(coro<T> c, const task_options& options, coio::source_location where = coio::source_location::current()) {
+    return get_running_loop().create_task(std::move(c), options, where);
+}
+
+/// create_task(c) with default options: a task named "Task-N", started on the next loop
+/// iteration (or eagerly, with loop_options::eager_tasks).
+/// Returns: the task handle. Throws: as the other overloads. Cancellation: task::cancel().
+/// Example: `auto t = coio::create_task(fetch(url));`
+template <class T>
+task<T> create_task(coro<T> c, coio::source_location where = coio::source_location::current()) {
+    return get_running_loop().create_task(std::move(c), task_options{}, where);
 }
 /// The task running now, or an empty any_task outside a task (asyncio.current_task).
 ///
@@ -316,7 +331,7 @@ task<T> create_task(coro<T> c, task_options options = {},
 // ---- event_loop members that need task<T> ------------------------------------------
 
 template <class T>
-task<T> event_loop::create_task(coro<T> c, task_options options, coio::source_location where) {
+task<T> event_loop::create_task(coro<T> c, const task_options& options, coio::source_location where) {
     if (closed_) throw invalid_state_error("coio: create_task on a closed event loop");
     if (!c.valid()) throw invalid_state_error("coio: create_task of an empty or already awaited coro");
     // Eager only on the running loop's thread, as asyncio: a loop that does not run yet (or
@@ -324,13 +339,14 @@ task<T> event_loop::create_task(coro<T> c, task_options options, coio::source_lo
     const bool eager = options.eager_start.value_or(options_.eager_tasks) && running_ && detail::running_loop == this;
     auto* s = new detail::task_state<T>(this, c.release(), where, !eager);
     task<T> t(s);
-    if (!options.name.empty()) {
-        try {
-            s->set_name(std::move(options.name));
-        } catch (...) {
-            if (eager) schedule(s);  // out of memory: it must still run (and be joined by close)
-            throw;
-        }
+    try {
+        if (!options.name.empty()) s->set_name(options.name);
+        // The creator's context (coio::context_var), shared copy-on-write: asyncio copies
+        // the current context into every new task.
+        if (detail::context_data* ctx = detail::current_context()) s->context_slot() = detail::ref_ptr<detail::context_data>(ctx);
+    } catch (...) {
+        if (eager) schedule(s);  // out of memory: it must still run (and be joined by close)
+        throw;
     }
     if (eager) s->start_eagerly();
     return t;

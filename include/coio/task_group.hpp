@@ -327,12 +327,12 @@ public:
     void release() noexcept { if (--refs_ == 0) delete this; }
 
     template <class T>
-    task<T> create(coro<T> c, task_options options, coio::source_location where) {
+    task<T> create(coro<T> c, const task_options& options, coio::source_location where) {
         if (finished_) throw invalid_state_error("coio: this task_group is finished (used after its join)");
         if (aborting_) throw invalid_state_error("coio: this task_group is shutting down (a task failed or it was cancelled)");
         if (!owner_->loop()) throw invalid_state_error("coio: the event loop of this task_group is gone");
         auto node = std::make_unique<child>();  // before the task: no unsupervised child on bad_alloc
-        task<T> t = owner_->loop()->create_task(std::move(c), std::move(options), where);
+        task<T> t = owner_->loop()->create_task(std::move(c), options, where);
         child* ch = node.release();
         ch->group = this;
         ch->task = ref_ptr<future_base>(t.state());
@@ -579,9 +579,14 @@ public:
     /// Cancellation: as the other overload.
     /// Example: `auto t = tg.create_task(probe(host), {.eager_start = true});`
     template <class T>
-    task<T> create_task(coro<T> c, task_options options = {},
-                        coio::source_location where = coio::source_location::current()) {
-        return s_->create(std::move(c), std::move(options), where);
+    task<T> create_task(coro<T> c, const task_options& options, coio::source_location where = coio::source_location::current()) {
+        return s_->create(std::move(c), options, where);
+    }
+    /// Creates a task named "Task-N" in the group. Returns: the task. Throws, Cancellation:
+    /// as the other overloads. Example: `tg.create_task(fetch(url));`
+    template <class T>
+    task<T> create_task(coro<T> c, coio::source_location where = coio::source_location::current()) {
+        return s_->create(std::move(c), task_options{}, where);
     }
 
     /// Tasks of the group that have not finished yet.

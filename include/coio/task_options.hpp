@@ -25,6 +25,10 @@ namespace coio {
 /// loop that is not running (loop.create_task before run_until_complete) starts the task
 /// lazily anyway. Cancellation: the task can be cancelled as soon as create_task returns;
 /// one that is already done ignores cancel() (returns false).
+///
+/// With g++ 12, pass braced options to create_task in a statement of its own (`auto t =
+/// coio::create_task(c, {...}); co_await t;`), not inside a co_await expression: g++ 12
+/// destroys such a braced temporary twice there (a compiler bug; clang is not affected).
 struct task_options {
     /// The task's name; empty: "Task-N".
     std::string name{};

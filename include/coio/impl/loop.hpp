@@ -401,7 +401,7 @@ inline void task_base::leave_scope(timeout_link* s) noexcept {
 }
 
 inline std::string task_base::name() const {
-    if (name_) return *name_;
+    if (extras_ && extras_->named) return extras_->name;
     return "Task-" + std::to_string(id_);
 }
 

@@ -139,6 +139,23 @@ TEST_CASE("context_var: outside tasks, the thread's own context; tasks created t
     CHECK(request_id.get() == "-");
 }
 
+TEST_CASE("context_var: a to_thread function sees a copy of its caller's context") {
+    coio::run([]() -> coio::coro<void> {
+        auto tok = request_id.set("from the task");
+        const std::string seen = co_await coio::to_thread([] {
+            std::string s = request_id.get();
+            (void)request_id.set("set in the worker");  // stays in the worker's copy
+            return s;
+        });
+        CHECK(seen == "from the task");
+        CHECK(request_id.get() == "from the task");
+        // The worker's context is its own again afterwards.
+        CO_CHECK(co_await coio::to_thread([] { return request_id.get(); }) == "from the task");
+        request_id.reset(tok);
+        CO_CHECK(co_await coio::to_thread([] { return request_id.get(); }) == "-");
+    }());
+}
+
 TEST_CASE("context_var: values are destroyed once, when no context holds them") {
     coio_test::counted::reset();
     {

@@ -10,6 +10,7 @@
 //   BM_async_tree/eager:E a tree of tasks (depth 5, 6 children per node: 9,331 tasks) where
 //                         each node gathers its children and one leaf in ten waits (sleep(0)),
 //                         the others finish at once; E=1 with loop_options::eager_tasks
+//   BM_context_var_get    context_var<int>::get() in a task whose context holds 4 variables
 // Compare with benchmarks/core/run.sh, which runs the references in the same run.
 // Run: build/benchmarks/core/bench_core [--benchmark_filter=...]
 #include <coio/coio.hpp>
@@ -127,6 +128,24 @@ void BM_async_tree(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * tasks);
 }
 BENCHMARK(BM_async_tree)->ArgName("eager")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+coio::context_var<int> bench_vars[4] = {coio::context_var<int>("a"), coio::context_var<int>("b"),
+                                        coio::context_var<int>("c"), coio::context_var<int>("d")};
+
+void BM_context_var_get(benchmark::State& state) {
+    coio::run([](benchmark::State& state) -> coio::coro<void> {
+        std::vector<coio::context_var<int>::token> tokens;
+        for (int i = 0; i < 4; ++i) tokens.push_back(bench_vars[i].set(i));
+        int sum = 0;
+        for (auto _ : state) {
+            sum += bench_vars[3].get();  // the last one: the longest lookup
+            benchmark::DoNotOptimize(sum);
+        }
+        for (int i = 3; i >= 0; --i) bench_vars[i].reset(tokens[static_cast<std::size_t>(i)]);
+        co_return;
+    }(state));
+}
+BENCHMARK(BM_context_var_get);
 
 } // namespace
 

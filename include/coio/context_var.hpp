@@ -31,9 +31,10 @@ public:
 /// then, and what a task sets is seen by itself and by the tasks it creates afterwards, never
 /// by its creator or by tasks that already exist. Coroutines awaited directly (`co_await
 /// f()`, a coio::coro) run in their task's context, as Python's do: a value they set is seen
-/// by their caller after they return (restore it with reset() to keep it local). Code outside
-/// any task (before run, in call_soon callbacks, in to_thread workers) uses a context of its
-/// own thread, which tasks created there copy.
+/// by their caller after they return (restore it with reset() to keep it local). A function
+/// run by coio::to_thread (or run_in_executor) sees a copy of its caller's context, as
+/// asyncio.to_thread's does. Other code outside any task (before run, in call_soon
+/// callbacks) uses a context of its own thread, which tasks created there copy.
 ///
 /// Costs: a task whose creator never set a variable carries no context (no allocation, no
 /// copy); creating a task from one that did shares the context (a reference count), and the

@@ -26,8 +26,8 @@
 #include <ostream>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <system_error>
+#include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <vector>

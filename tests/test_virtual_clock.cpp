@@ -6,7 +6,9 @@
 #include "support/after.hpp"
 #include "support/catch.hpp"
 #include "support/co_check.hpp"
+#include "support/dnsmasq.hpp"
 
+#include <coio/dns.hpp>
 #include <coio/gather.hpp>
 #include <coio/run.hpp>
 #include <coio/sleep.hpp>
@@ -15,6 +17,7 @@
 #include <coio/thread.hpp>
 #include <coio/timeout.hpp>
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -43,6 +46,13 @@ std::chrono::milliseconds since(coio::clock::time_point t0) {
 
 // socket::recv's awaiter cannot move into wait_for: a coro wraps it.
 coio::coro<std::string> recv16(coio::socket& s) { co_return co_await s.recv(16); }
+
+std::chrono::microseconds thread_cpu() {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return std::chrono::seconds(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           std::chrono::microseconds(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
 
 double real_seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -260,4 +270,34 @@ TEST_CASE("virtual clock: a loopback connection between two tasks of the loop") 
             CO_CHECK(co_await server == "ping");
         }(), virtual_options(b));
     }
+}
+
+TEST_CASE("virtual clock: a DNS lookup holds the clock: its tries time out in real time, without spinning") {
+    // A UDP socket that never answers is the server: c-ares times its try with the real
+    // clock, so a jump of the virtual one could only make the loop spin until it caught up.
+    coio_test::blackhole_udp hole;
+    coio::resolver r({.servers = {hole.address()}, .timeout = 200ms, .tries = 1});
+    coio::run([](coio::resolver& r) -> coio::coro<void> {
+        const auto real0 = std::chrono::steady_clock::now();
+        const auto cpu0 = thread_cpu();
+        const auto t0 = coio::clock::now();
+        bool failed = false;
+        try {
+            (void)co_await r.getaddrinfo("silent.test", 80);
+        } catch (const coio::gaierror& e) {
+            failed = true;
+            CHECK(e.dns_code() == coio::dns_errc::timeout);
+        }
+        CHECK(failed);
+        const double real = real_seconds_since(real0);
+        CHECK(real >= 0.15);
+        CHECK(coio::clock::now() - t0 >= 150ms);  // virtual time went along with real time
+        const auto cpu = thread_cpu() - cpu0;
+        INFO("CPU " << cpu.count() << " us over " << real << " s");
+        CHECK(cpu < 100ms);  // it waited, it did not spin
+        // Lookup over: sleeps jump again.
+        const auto t1 = coio::clock::now();
+        co_await coio::sleep(1h);
+        CHECK(coio::clock::now() - t1 == 1h);
+    }(r), virtual_options());
 }

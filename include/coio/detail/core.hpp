@@ -97,8 +97,10 @@ struct clock {
 /// The rule with real I/O. Before a jump the loop polls its backend without blocking, and
 /// jumps only if that completed nothing and no operation that completes on its own is in
 /// flight: file operations, reads and writes of descriptors (pipes included), sends, connects,
-/// custom io_uring operations, to_thread calls. While one is, the loop waits for it in real
-/// time (at most until the earliest timer) and the clock advances by the real time waited.
+/// custom io_uring operations, to_thread calls, DNS lookups (their server is outside the
+/// loop, and c-ares times its tries with the real clock). While one is, the loop waits for it
+/// in real time (at most until the earliest timer) and the clock advances by the real time
+/// waited.
 /// Receives, accepts and polls do not hold the clock: they wait for a peer.
 ///  * A peer in the same loop (a server and its client in one test, over loopback TCP or Unix
 ///    sockets) is deterministic: its send or connect completes inside its own system call, so

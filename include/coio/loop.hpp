@@ -439,11 +439,9 @@ private:
     void enter_running();
     void leave_running() noexcept;
     void shutdown_tasks();
-    void wait_virtual();
+    [[gnu::cold]] void wait_virtual();  // off the hot path: run_once keeps its real-clock layout
 
     loop_options options_;
-    clock::time_point virtual_now_;  // the virtual clock's time (clock_kind::virtual_time)
-    std::size_t clock_holds_ = 0;    // see hold_clock()
     detail::loop_backend backend_;
     detail::ready_queue ready_;
     detail::timer_heap timers_;
@@ -461,6 +459,9 @@ private:
     bool inbox_closed_ = false;
     std::vector<std::pair<const void*, std::unique_ptr<detail::loop_service>>> services_;
     exception_handler handler_;
+    // Last, so the members every iteration touches keep their places (cache lines).
+    clock::time_point virtual_now_{};  // the virtual clock's time (clock_kind::virtual_time)
+    std::size_t clock_holds_ = 0;      // see hold_clock()
 };
 
 /// The loop running on this thread.

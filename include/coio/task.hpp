@@ -336,14 +336,17 @@ task<T> event_loop::create_task(coro<T> c, const task_options& options, coio::so
     if (!c.valid()) throw invalid_state_error("coio: create_task of an empty or already awaited coro");
     // Eager only on the running loop's thread, as asyncio: a loop that does not run yet (or
     // another thread's) schedules it, and its first step runs on the loop as usual.
-    const bool eager = options.eager_start.value_or(options_.eager_tasks) && running_ && detail::running_loop == this;
+    const bool here = running_ && detail::running_loop == this;
+    const bool eager = here && options.eager_start.value_or(options_.eager_tasks);
+    // The creator's context (coio::context_var), shared copy-on-write: asyncio copies the
+    // current context into every new task. In the common case (a task of this loop creates
+    // it) one load from the running task, which is hot.
+    detail::context_data* ctx = here && current_ ? current_->context() : detail::current_context();
     auto* s = new detail::task_state<T>(this, c.release(), where, !eager);
     task<T> t(s);
     try {
         if (!options.name.empty()) s->set_name(options.name);
-        // The creator's context (coio::context_var), shared copy-on-write: asyncio copies
-        // the current context into every new task.
-        if (detail::context_data* ctx = detail::current_context()) s->context_slot() = detail::ref_ptr<detail::context_data>(ctx);
+        if (ctx) s->context_slot() = detail::ref_ptr<detail::context_data>(ctx);
     } catch (...) {
         if (eager) schedule(s);  // out of memory: it must still run (and be joined by close)
         throw;

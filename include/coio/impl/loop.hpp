@@ -41,9 +41,9 @@ inline const loop_options& validated(const loop_options& o) {
 
 inline event_loop::event_loop(loop_options options)
     : options_(detail::validated(options)),
-      virtual_now_(std::chrono::steady_clock::now()),
       backend_(options_.backend, options_.entries, options_.cq_entries,
-               [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this) {}
+               [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this),
+      virtual_now_(std::chrono::steady_clock::now()) {}
 
 inline event_loop::~event_loop() {
     try {
@@ -70,7 +70,7 @@ inline void event_loop::on_wake() noexcept {
 }
 
 // The wait of an iteration under a virtual clock (the rule is documented at clock_kind).
-// Time stands still while tasks run. With nothing ready, the backend is polled without
+// Called with nothing ready. Time stands still while tasks run. The backend is polled without
 // blocking; if that completes nothing, leaves nothing to submit or dispatch, and no operation
 // that completes on its own (holds_clock) nor a to_thread call is in flight, the clock jumps to
 // the earliest timer. Polling first is what makes tests deterministic: a peer task of this
@@ -81,10 +81,6 @@ inline void event_loop::on_wake() noexcept {
 // then advances by the real time waited: a file operation or a worker thread finishes before
 // a timer that would race it, and one that never finishes cannot hang the loop.
 inline void event_loop::wait_virtual() {
-    if (!ready_.empty() || stopping_) {
-        backend_.wait(false, nullptr);
-        return;
-    }
     const auto may_jump = [this] { return clock_holds_ == 0 && backend_.holding() == 0; };
     if (!timers_.empty() && may_jump()) {
         backend_.wait(false, nullptr);
@@ -108,12 +104,14 @@ inline void event_loop::wait_virtual() {
 inline void event_loop::run_once() {
     // The one system call of the iteration: submit what was prepared, collect completions,
     // and sleep only when nothing is ready (until the nearest timer, if any).
-    if (options_.clock == clock_kind::virtual_time) {
-        wait_virtual();
-    } else if (!ready_.empty() || stopping_) {
+    // Work ready: the same under either clock, and checked first, so a virtual clock costs
+    // the hot path (task switches, sleep(0)) nothing.
+    if (!ready_.empty() || stopping_) {
         backend_.wait(false, nullptr);
+    } else if (options_.clock == clock_kind::virtual_time) {
+        wait_virtual();
     } else if (!timers_.empty()) {
-        auto d = timers_.top_deadline() - clock::now();
+        auto d = timers_.top_deadline() - std::chrono::steady_clock::now();
         if (d < clock::duration::zero()) d = clock::duration::zero();
         backend_.wait(true, &d);
     } else {

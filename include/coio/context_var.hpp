@@ -17,6 +17,7 @@
 namespace coio {
 
 /// context_var::get() of a variable with no value and no default (Python's LookupError).
+/// Example: `try { use(depth.get()); } catch (const coio::lookup_error&) { use(0); }`
 class lookup_error : public error {
 public:
     using error::error;

@@ -384,6 +384,14 @@ TEST_CASE("signals: prints its pid, and on SIGTERM or SIGINT says which and exit
     }
 }
 
+TEST_CASE("subprocess: prints the shell's stdout, stderr and status, then kills a sleeper") {
+    child c("subprocess", {});
+    CHECK(c.wait(20s) == 0);
+    CHECK(c.out() == "stdout: hello\nstderr: oops\nreturncode: 3\nkilled: returncode -9\n");
+    CHECK(c.err().empty());
+    check_clean_stderr(c);
+}
+
 TEST_CASE("copy_file: copies a file larger than its 1 MiB chunk, prints the count; errors exit 1") {
     char dir_template[] = "/tmp/coio_copy_XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);

@@ -157,6 +157,54 @@ TEST_CASE("stream_reader: read_into and readexactly_into") {
     }
 }
 
+TEST_CASE("stream_reader: read_into and read(n) copy straight from received buffers - mixed with other reads, order holds") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            std::string data(3 << 20, '\0');
+            for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 131) >> 3);
+            data[(2 << 20) + 100] = '\n';
+            auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+                co_await s.sendall(d);
+            }(c.peer, data));
+            std::string got;
+            std::vector<std::byte> buf(7000);  // not a divisor of the ring's buffer size
+            // read_into and read(n), alternating, while data arrives in bursts (queued ring
+            // buffers, partly consumed)...
+            for (int i = 0; got.size() < (1u << 20); ++i) {
+                const std::size_t want = std::min(buf.size(), (1u << 20) - got.size());
+                if (i % 2 == 0) {
+                    const std::size_t n = co_await c.reader.read_into(std::span(buf).first(want));
+                    REQUIRE(n > 0);
+                    got.append(reinterpret_cast<const char*>(buf.data()), n);
+                } else {
+                    std::string part = co_await c.reader.read(static_cast<std::ptrdiff_t>(want));
+                    REQUIRE(!part.empty());
+                    REQUIRE(part.size() <= want);
+                    got += part;
+                }
+                if (got.size() % 3 == 0) co_await coio::sleep(1ms);  // let several buffers queue up
+            }
+            // ...then copying reads (which flatten what is queued), a chunk, and read_into again.
+            got += co_await c.reader.readexactly(300000);
+            got += co_await c.reader.readline();
+            CHECK(got.back() == '\n');
+            coio::stream_chunk ch = co_await c.reader.read_chunk();
+            got.append(ch.view());
+            ch.reset();
+            while (got.size() < data.size()) {
+                const std::size_t n = co_await c.reader.read_into(buf);
+                REQUIRE(n > 0);
+                got.append(reinterpret_cast<const char*>(buf.data()), n);
+            }
+            co_await sender;
+            CHECK(got.size() == data.size());
+            CHECK(got == data);
+        });
+    }
+}
+
 TEST_CASE("stream_reader: large transfers and the 2 x limit pause") {
     for (bool ms : modes()) {
         INFO("multishot=" << ms);

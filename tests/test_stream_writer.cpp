@@ -66,6 +66,27 @@ TEST_CASE("stream_writer: drain blocks above the high-water mark until the peer 
     });
 }
 
+TEST_CASE("stream_writer: the send in flight is not buffered - drain waits only for what queues behind it") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.write_high_water = 1 << 16});
+        // An idle writer hands a write to the kernel at once, as asyncio's write does: even
+        // above the high-water mark, nothing is buffered and drain() does not wait (it used to
+        // wait one loop iteration for the send's completion, serialising streaming handlers).
+        const std::string big((1 << 16) + 1, 'x');
+        c.writer.write(big);
+        CHECK(c.writer.write_buffer_size() == 0);
+        // A small write goes out through the loop's send operation; what is written behind
+        // that send in flight is buffered and counts for flow control.
+        c.writer.write("small");
+        CHECK(c.writer.write_buffer_size() == 0);
+        c.writer.write(big);
+        CHECK(c.writer.write_buffer_size() == big.size());
+        co_await c.writer.drain();
+        CHECK(c.writer.write_buffer_size() <= (1u << 14));
+        { auto got_ = co_await recv_exactly(c.peer, 2 * big.size() + 5); CHECK(got_ == big + "small" + big); }
+    });
+}
+
 TEST_CASE("stream_writer: write_eof half-closes - the other direction still works") {
     run_test([]() -> coio::coro<void> {
         auto c = co_await connect_pair();

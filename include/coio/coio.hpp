@@ -22,6 +22,7 @@
 #include <coio/lock.hpp>
 #include <coio/loop.hpp>
 #include <coio/outcome.hpp>
+#include <coio/pipe.hpp>
 #include <coio/queue.hpp>
 #include <coio/resolver_options.hpp>
 #include <coio/run.hpp>
@@ -37,6 +38,7 @@
 #include <coio/stream_reader.hpp>
 #include <coio/stream_writer.hpp>
 #include <coio/streams.hpp>
+#include <coio/subprocess.hpp>
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
 #include <coio/task_options.hpp>

@@ -14,7 +14,9 @@
 #include <coio/coro.hpp>
 #include <coio/errors.hpp>
 #include <coio/impl/op_awaiter.hpp>
+#include <coio/impl/stream_sendfile.hpp>
 #include <coio/loop.hpp>
+#include <coio/stream_writer.hpp>
 #include <coio/thread.hpp>
 
 #include <fcntl.h>
@@ -697,6 +699,13 @@ inline coro<void> write_file(std::string path, std::string_view data, unsigned p
         ::unlink(tmp.c_str());
         std::rethrow_exception(failed);
     }
+}
+
+inline coro<std::size_t> stream_writer::sendfile(const file& f, std::uint64_t offset, std::optional<std::size_t> count) {
+    detail::stream_state& s = state();
+    const int fd = f.native_handle();
+    if (fd < 0) throw invalid_state_error("coio: stream_writer::sendfile: the file is closed");
+    return detail::send_file(s, fd, f.path(), offset, count);
 }
 
 } // namespace coio

@@ -6,6 +6,7 @@
 #include <coio/detail/backend.hpp>
 #include <coio/detail/callback.hpp>
 #include <coio/detail/core.hpp>
+#include <coio/detail/decl.hpp>
 #include <coio/detail/loop_service.hpp>
 #include <coio/detail/operation.hpp>
 #include <coio/detail/task_base.hpp>
@@ -476,5 +477,12 @@ private:
 
 } // namespace coio
 
-#include <coio/impl/loop.hpp>  // the bodies
+namespace coio::detail {
+/// The task running now (defined in impl/loop.hpp). Throws invalid_state_error outside a task.
+COIO_DECL task_base& require_current_task();
+} // namespace coio::detail
+
+#if COIO_DEFINE_BODIES
+#include <coio/impl/loop.hpp>  // the bodies (with COIO_SEPARATE_COMPILATION: in one file only)
+#endif
 #include <coio/impl/signal_service.hpp>  // add_signal_handler, remove_signal_handler

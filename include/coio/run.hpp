@@ -83,6 +83,34 @@ inline void cancel_main_on_signals(event_loop& loop, const std::vector<int>& sig
     }
 }
 
+/// The body of coio::run that does not depend on main's type: runs the loop until `main`
+/// is done, closes it, and throws keyboard_interrupt when a signal cancelled main.
+COIO_DECL void run_main_task(event_loop& loop, task_base* main, const run_options& options);
+
+#if COIO_DEFINE_BODIES
+COIO_DECL void run_main_task(event_loop& loop, task_base* main, const run_options& options) {
+    int caught = 0;  // the signal of options.cancel_on_signals that cancelled main
+    {
+        const auto& listed = options.cancel_on_signals;
+        const bool sigint_listed = std::find(listed.begin(), listed.end(), SIGINT) != listed.end();
+        sigint_scope sigint(loop.wake_fd(), options.handle_sigint && !sigint_listed);
+        cancel_main_on_signals(loop, listed, main, caught);
+        loop.set_main_task(main);
+        try {
+            loop.run_until_done(*main);
+        } catch (...) {
+            loop.set_main_task(nullptr);
+            loop.close();
+            throw;
+        }
+        loop.set_main_task(nullptr);
+        loop.close();
+    }
+    if (caught != 0 && main->is_cancelled()) throw keyboard_interrupt(caught);
+    if (loop.interrupted() && main->is_cancelled()) throw keyboard_interrupt();
+}
+#endif
+
 } // namespace detail
 
 /// Runs `main` on a new event loop and returns its result (asyncio.run).
@@ -117,25 +145,7 @@ T run(coro<T> main, run_options options = {}) {
         throw invalid_state_error("coio::run() cannot be called from a running event loop");
     event_loop loop(options);
     task<T> t = loop.create_task(std::move(main), "main");
-    int caught = 0;  // the signal of options.cancel_on_signals that cancelled main
-    {
-        const auto& listed = options.cancel_on_signals;
-        const bool sigint_listed = std::find(listed.begin(), listed.end(), SIGINT) != listed.end();
-        detail::sigint_scope sigint(loop.wake_fd(), options.handle_sigint && !sigint_listed);
-        detail::cancel_main_on_signals(loop, listed, t.state(), caught);
-        loop.set_main_task(t.state());
-        try {
-            loop.run_until_done(*t.state());
-        } catch (...) {
-            loop.set_main_task(nullptr);
-            loop.close();
-            throw;
-        }
-        loop.set_main_task(nullptr);
-        loop.close();
-    }
-    if (caught != 0 && t.cancelled()) throw keyboard_interrupt(caught);
-    if (loop.interrupted() && t.cancelled()) throw keyboard_interrupt();
+    detail::run_main_task(loop, t.state(), options);
     return t.state()->take_for_await();
 }
 

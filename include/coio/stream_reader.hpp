@@ -95,8 +95,8 @@ public:
     [[nodiscard]] coro<std::string> read(std::ptrdiff_t n = -1) {
         detail::stream_state& s = state();
         if (n == 0) co_return std::string();
-        s.prepare_copy_read();
         if (n < 0) {
+            s.prepare_copy_read();
             // Everything stays in the stream's buffer until EOF (never in a local string), so a
             // cancelled read() leaves every byte it had gathered for the next read.
             constexpr std::size_t everything = static_cast<std::size_t>(-1);
@@ -107,8 +107,9 @@ public:
             }
             co_return s.take(s.buffered());
         }
+        s.prepare_read_into();  // copies straight from received buffers, as read_into
         if (!s.buffered() && !s.ended()) co_await detail::read_wait_awaiter(s, {});
-        if (s.buffered()) co_return s.take(std::min(static_cast<std::size_t>(n), s.buffered()));
+        if (s.buffered()) co_return s.take_some(static_cast<std::size_t>(n));
         s.check_read_error();
         co_return std::string();
     }
@@ -259,7 +260,7 @@ public:
     read_into_awaiter(detail::stream_state& s, std::span<std::byte> buf) noexcept : wait_(s, buf), st_(&s), buf_(buf) {}
     bool await_ready() {
         if (buf_.empty()) return true;
-        st_->prepare_copy_read();
+        st_->prepare_read_into();
         if (st_->buffered()) {
             n_ = st_->take_into(buf_);
             return true;

@@ -15,7 +15,9 @@
 
 #include <any>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <optional>
 #include <string>
 #include <span>
 #include <string_view>
@@ -29,15 +31,20 @@ class ssl_context;
 struct start_tls_options;
 class ssl_stream_reader;
 class ssl_stream_writer;
+// Files (defined in <coio/file.hpp>, which also defines stream_writer::sendfile).
+class file;
 
 /// The writing half of a stream connection (asyncio.StreamWriter).
 ///
-/// `write()` copies the bytes into the connection's buffer and starts an io_uring send at
-/// once (the caller's memory is free as soon as write returns; the buffers keep their
-/// capacity, so steady-state writes do not allocate). `drain()` is the flow control: it
-/// returns at once while less than the high-water mark (64 KiB by default) is buffered, and
-/// otherwise waits until the buffer is down to the low-water mark (high / 4), so a fast
-/// writer cannot grow memory without bound. TCP_NODELAY is on by default, as in asyncio.
+/// `write()` copies the bytes into the connection's buffer and starts a send at once (the
+/// caller's memory is free as soon as write returns; the buffers keep their capacity, so
+/// steady-state writes do not allocate). `drain()` is the flow control: it returns at once
+/// while less than the high-water mark (64 KiB by default) is buffered, and otherwise waits
+/// until the buffer is down to the low-water mark (high / 4), so a fast writer cannot grow
+/// memory without bound. As in asyncio, "buffered" means not yet handed to the kernel: the
+/// bytes of the one send in flight do not count (asyncio's write sends at once and counts
+/// only what the socket refused), so at most one send's worth plus the high-water mark is
+/// held in memory. TCP_NODELAY is on by default, as in asyncio.
 /// `write(stream_chunk)` queues received data without copying it (zero-copy echo/proxy).
 ///
 /// Move-only handle to state shared with the stream_reader. `close()` flushes what was
@@ -121,10 +128,35 @@ public:
     /// Example: `writer.write(block); co_await writer.drain();`
     [[nodiscard]] drain_awaiter drain();
 
+    /// Sends `count` bytes of `f` from `offset` (or up to its end) on this stream without
+    /// copying them through user space (asyncio's loop.sendfile(transport, file, offset,
+    /// count)). What was written before is sent first; write() throws invalid_state_error
+    /// while sendfile runs. io_uring: splice from the file into a private pipe and from it
+    /// into the socket (into a pipe stream: one splice); epoll: sendfile(2) on readiness. The
+    /// file's own position is not used or moved. splice and sendfile(2) cannot suppress
+    /// SIGPIPE per call, so SIGPIPE is set to "ignore" if it is at its default (as for pipe
+    /// streams, see coio/pipe.hpp): a vanished peer is an exception, not the process's end.
+    /// Defined in <coio/file.hpp>.
+    /// @param f       an open coio::file (a regular file).
+    /// @param offset  where to start in the file.
+    /// @param count   bytes to send; std::nullopt: up to the end of the file.
+    /// Returns: the bytes sent (fewer than `count` only when the file ended first).
+    /// Throws: std::system_error naming the file and the peer (a broken connection fails the
+    /// stream, as a failed write; a file that cannot be read does not); invalid_state_error
+    /// after close() or write_eof(), or during another sendfile.
+    /// Cancellation: the splice or wait in flight is cancelled in the kernel and the task
+    /// resumes after its completion; the bytes sent so far stay sent and the stream stays
+    /// usable (its byte order is intact), but how many went is not reported.
+    /// Example: `std::size_t n = co_await writer.sendfile(f);`
+    [[nodiscard]] coro<std::size_t> sendfile(const file& f, std::uint64_t offset = 0,
+                                             std::optional<std::size_t> count = std::nullopt);
+
     /// Half-closes: sends FIN once the buffered data is out (asyncio's write_eof). Reading
-    /// continues. Cancellation: not a suspension point. Example: `writer.write_eof();`
+    /// continues. On a pipe (connect_write_pipe, a subprocess's stdin) it closes the pipe
+    /// once the buffered data is out, as asyncio's pipe transport does: the reader at the
+    /// other end sees EOF. Cancellation: not a suspension point. Example: `writer.write_eof();`
     void write_eof() { state().write_eof(); }
-    /// True: TCP and Unix stream sockets support write_eof.
+    /// True: TCP and Unix stream sockets and pipes support write_eof.
     [[nodiscard]] bool can_write_eof() const noexcept { return true; }
     /// Closes the connection after the buffered data is sent (asyncio's close). Idempotent.
     /// Pending and later reads see EOF. Cancellation: not a suspension point.
@@ -154,6 +186,7 @@ public:
     /// | `"peername"` | coio::endpoint (TCP), std::string path (Unix socket) |
     /// | `"sockname"` | coio::endpoint (TCP), std::string path (Unix socket) |
     /// | `"socket"` | `const coio::socket*` |
+    /// | `"pipe"` | int: the descriptor of a pipe stream (connect_write_pipe); absent otherwise |
     ///
     /// The typed accessors peername(), sockname() and socket() say the same without a cast.
     /// @param name           the key, as in asyncio.
@@ -167,6 +200,8 @@ public:
     /// @endcode
     [[nodiscard]] std::any get_extra_info(std::string_view name, std::any default_value = {}) const {
         const coio::socket& sock = state().sock();
+        if (name == "pipe") return state().is_pipe() && sock.is_open() ? std::any(sock.fileno()) : default_value;
+        if (state().is_pipe()) return default_value;  // no socket, no addresses
         if (name == "socket") return &sock;
         const bool peer = name == "peername";
         if (!peer && name != "sockname") return default_value;
@@ -180,7 +215,8 @@ public:
     /// The underlying socket (asyncio's get_extra_info("socket")), e.g. to set options.
     /// Do not read or write through it while the stream uses it.
     [[nodiscard]] const coio::socket& socket() const { return state().sock(); }
-    /// Bytes written but not yet sent (asyncio's transport.get_write_buffer_size).
+    /// Bytes written but not yet handed to the kernel (asyncio's
+    /// transport.get_write_buffer_size): the send in flight does not count.
     [[nodiscard]] std::size_t write_buffer_size() const noexcept { return s_ ? s_->write_buffer_size() : 0; }
     /// Sets the high- and low-water marks of drain() (asyncio's set_write_buffer_limits).
     /// @param high  drain() waits above this many buffered bytes.

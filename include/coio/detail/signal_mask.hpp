@@ -44,3 +44,25 @@ private:
 };
 
 } // namespace coio::detail
+
+namespace coio::detail {
+
+/// Makes a write to a pipe whose reader has gone fail with EPIPE instead of killing the
+/// process: SIGPIPE's disposition is set to "ignore" if it is the default. A disposition the
+/// program chose (a handler, or ignore) is kept. A socket needs none of this (MSG_NOSIGNAL);
+/// a pipe has no per-call flag, and blocking SIGPIPE in the loop's thread would not do: an
+/// io_uring write may run in a kernel worker thread, and a blocked SIGPIPE stays pending on
+/// the thread and kills it the moment the mask changes. Python ignores SIGPIPE at startup for
+/// the same reason; coio does it only once a pipe stream or a subprocess is made.
+/// Children coio spawns get the default disposition back (see coio/subprocess.hpp).
+inline void ignore_sigpipe_if_default() noexcept {
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) != 0) return;
+    if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) return;  // the program's choice
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    ::sigaction(SIGPIPE, &ign, nullptr);
+}
+
+} // namespace coio::detail

@@ -1,8 +1,11 @@
 // coio/impl/loop.hpp - the bodies of event_loop, future_base and task_base, behind
-// coio/loop.hpp (which includes this file at its end). Not API: include <coio/loop.hpp>.
+// coio/loop.hpp (which includes this file at its end, unless COIO_SEPARATE_COMPILATION is
+// defined: then <coio/src.hpp> includes it in one source file; see detail/decl.hpp). Not
+// API: include <coio/loop.hpp>.
 // (event_loop::create_task and run_until_complete are defined in <coio/task.hpp>.)
 #pragma once
 
+#include <coio/detail/decl.hpp>
 #include <coio/loop.hpp>
 
 #include <chrono>
@@ -19,7 +22,7 @@
 namespace coio {
 
 
-inline void handle::cancel() noexcept {
+COIO_DECL void handle::cancel() noexcept {
     if (!p_ || p_->cancelled) return;
     p_->cancelled = true;
     if (p_->queued() && p_->loop) {
@@ -30,7 +33,7 @@ inline void handle::cancel() noexcept {
 
 namespace detail {
 // Checked before the ring exists: an invalid option is the caller's error, not the kernel's.
-inline const loop_options& validated(const loop_options& o) {
+COIO_DECL const loop_options& validated(const loop_options& o) {
     const unsigned nbufs = o.receive_buffers;
     if (nbufs == 0 || nbufs > 32768 || (nbufs & (nbufs - 1)) != 0 || o.receive_buffer_size == 0)
         throw std::invalid_argument("coio: loop_options.receive_buffers must be a power of two from 1 to 32768, "
@@ -39,13 +42,13 @@ inline const loop_options& validated(const loop_options& o) {
 }
 } // namespace detail
 
-inline event_loop::event_loop(loop_options options)
+COIO_DECL event_loop::event_loop(loop_options options)
     : options_(detail::validated(options)),
       backend_(options_.backend, options_.entries, options_.cq_entries,
                [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this),
       virtual_now_(std::chrono::steady_clock::now()) {}
 
-inline event_loop::~event_loop() {
+COIO_DECL event_loop::~event_loop() {
     try {
         close();
     } catch (...) {
@@ -55,7 +58,7 @@ inline event_loop::~event_loop() {
     for (auto* s = live_.front(); s; s = live_list::next(s)) s->loop_ = nullptr;
 }
 
-inline void event_loop::on_wake() noexcept {
+COIO_DECL void event_loop::on_wake() noexcept {
     if (closed_) return;
     std::vector<detail::callback_base*> items;
     {
@@ -80,7 +83,7 @@ inline void event_loop::on_wake() noexcept {
 // does hold it is waited for in real time, at most until the earliest timer, and the clock
 // then advances by the real time waited: a file operation or a worker thread finishes before
 // a timer that would race it, and one that never finishes cannot hang the loop.
-inline void event_loop::wait_virtual() {
+COIO_DECL void event_loop::wait_virtual() {
     const auto may_jump = [this] { return clock_holds_ == 0 && backend_.holding() == 0; };
     if (!timers_.empty() && may_jump()) {
         backend_.wait(false, nullptr);
@@ -101,7 +104,7 @@ inline void event_loop::wait_virtual() {
     virtual_now_ += std::chrono::steady_clock::now() - start;
 }
 
-inline void event_loop::run_once() {
+COIO_DECL void event_loop::run_once() {
     // The one system call of the iteration: submit what was prepared, collect completions,
     // and sleep only when nothing is ready (until the nearest timer, if any).
     // Work ready: the same under either clock, and checked first, so a virtual clock costs
@@ -134,7 +137,7 @@ inline void event_loop::run_once() {
     }
 }
 
-inline void event_loop::enter_running() {
+COIO_DECL void event_loop::enter_running() {
     if (closed_) throw invalid_state_error("coio: the event loop is closed");
     if (running_) throw invalid_state_error("coio: this event loop is already running");
     if (detail::running_loop)
@@ -144,20 +147,20 @@ inline void event_loop::enter_running() {
     if (options_.clock == clock_kind::virtual_time) detail::virtual_now = &virtual_now_;
 }
 
-inline void event_loop::leave_running() noexcept {
+COIO_DECL void event_loop::leave_running() noexcept {
     running_ = false;
     stopping_ = false;
     detail::running_loop = nullptr;
     detail::virtual_now = nullptr;
 }
 
-inline void event_loop::run_forever() {
+COIO_DECL void event_loop::run_forever() {
     enter_running();
     struct guard { event_loop* l; ~guard() { l->leave_running(); } } g{this};
     while (!stopping_) run_once();
 }
 
-inline void event_loop::run_until_done(detail::future_base& f) {
+COIO_DECL void event_loop::run_until_done(detail::future_base& f) {
     enter_running();
     struct guard { event_loop* l; ~guard() { l->leave_running(); } } g{this};
     while (!f.done()) {
@@ -166,7 +169,7 @@ inline void event_loop::run_until_done(detail::future_base& f) {
     }
 }
 
-inline void event_loop::shutdown_tasks() {
+COIO_DECL void event_loop::shutdown_tasks() {
     enter_running();
     struct guard { event_loop* l; ~guard() { l->leave_running(); } } g{this};
     while (pending_tasks_ > 0) {
@@ -181,7 +184,7 @@ inline void event_loop::shutdown_tasks() {
     }
 }
 
-inline void event_loop::close() {
+COIO_DECL void event_loop::close() {
     if (closed_) return;
     if (running_) throw invalid_state_error("coio: cannot close a running event loop");
     shutdown_tasks();
@@ -204,7 +207,7 @@ inline void event_loop::close() {
     services_.clear();  // after the ring: no kernel operation can still reach their memory
 }
 
-inline void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
+COIO_DECL void event_loop::call_exception_handler(const exception_context& ctx) noexcept {
     try {
         if (handler_) { handler_(*this, ctx); return; }
     } catch (...) {
@@ -213,7 +216,7 @@ inline void event_loop::call_exception_handler(const exception_context& ctx) noe
     default_exception_handler(ctx);
 }
 
-inline void event_loop::default_exception_handler(const exception_context& ctx) noexcept {
+COIO_DECL void event_loop::default_exception_handler(const exception_context& ctx) noexcept {
     std::string line = "coio: " + ctx.message;
     if (!ctx.task_name.empty()) line += " (task '" + ctx.task_name + "'";
     if (!ctx.task_created_at.empty()) line += ", created at " + ctx.task_created_at;
@@ -237,7 +240,7 @@ inline void event_loop::default_exception_handler(const exception_context& ctx) 
     std::fputs(line.c_str(), stderr);
 }
 
-inline void event_loop::dump_tasks(std::ostream& os) const {
+COIO_DECL void event_loop::dump_tasks(std::ostream& os) const {
     for (auto* s = live_.front(); s; s = live_list::next(s)) {
         if (!s->is_task_ || s->done()) continue;
         auto* t = static_cast<const detail::task_base*>(s);
@@ -251,12 +254,12 @@ inline void event_loop::dump_tasks(std::ostream& os) const {
 
 namespace detail {
 
-inline future_base::future_base(event_loop* loop) noexcept : loop_(loop) {
+COIO_DECL future_base::future_base(event_loop* loop) noexcept : loop_(loop) {
     // Appended: all_tasks(), dump_tasks() and shutdown see tasks in creation order.
     loop->live_.push_back(this);
 }
 
-inline future_base::~future_base() {
+COIO_DECL future_base::~future_base() {
     // Subscribers of a future that never completed (allocated done-callbacks): on_done with the
     // state still pending tells them to free themselves.
     while (done_node* n = nodes_) {
@@ -267,19 +270,19 @@ inline future_base::~future_base() {
     loop_->live_.remove(this);
 }
 
-inline bool future_base::cancel() noexcept {
+COIO_DECL bool future_base::cancel() noexcept {
     if (done()) return false;
     complete(status::cancelled);
     return true;
 }
 
-inline std::exception_ptr future_base::failure() noexcept {
+COIO_DECL std::exception_ptr future_base::failure() noexcept {
     retrieved_ = true;
     if (status_ == status::cancelled) return std::make_exception_ptr(cancelled_error{});
     return stored_error();
 }
 
-inline void future_base::complete(status s) noexcept {
+COIO_DECL void future_base::complete(status s) noexcept {
     status_ = s;
     add_ref();  // a subscriber may drop the last handle while we walk the list
     // Subscribers are pushed at the head (no tail pointer in every state); reversed once
@@ -298,7 +301,7 @@ inline void future_base::complete(status s) noexcept {
     release();
 }
 
-inline void future_base::report_unretrieved() noexcept {
+COIO_DECL void future_base::report_unretrieved() noexcept {
     if (retrieved_ || !has_error()) return;
     exception_context ctx;
     ctx.message = is_task_ ? "Task exception was never retrieved" : "Future exception was never retrieved";
@@ -312,12 +315,12 @@ inline void future_base::report_unretrieved() noexcept {
     else event_loop::default_exception_handler(ctx);
 }
 
-inline std::uint32_t next_task_id() noexcept {
+COIO_DECL std::uint32_t next_task_id() noexcept {
     static thread_local std::uint32_t id = 0;
     return ++id;
 }
 
-inline task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where, bool schedule) noexcept
+COIO_DECL task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where, bool schedule) noexcept
     : future_base(loop), resume_at_(root), where_file_(where.file_name()), where_line_(where.line()), id_(next_task_id()) {
     is_task_ = true;
     run = &task_base::run_step;
@@ -328,7 +331,7 @@ inline task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio
 
 /// The task running now. Throws invalid_state_error outside a task: coio's awaitables
 /// suspend tasks, so they can only be awaited by code that a task runs.
-inline task_base& require_current_task() {
+COIO_DECL task_base& require_current_task() {
     event_loop* l = running_loop;
     task_base* t = l ? l->current_task_state() : nullptr;
     if (!t)
@@ -337,18 +340,18 @@ inline task_base& require_current_task() {
     return *t;
 }
 
-inline void task_base::finish(status s) noexcept {
+COIO_DECL void task_base::finish(status s) noexcept {
     --loop_->pending_tasks_;
     complete(s);
     release();  // the loop's reference
 }
 
-inline void task_base::wake() noexcept {
+COIO_DECL void task_base::wake() noexcept {
     waiting_on_ = nullptr;
     loop_->ready_.push(this);
 }
 
-inline bool task_base::cancel() noexcept {
+COIO_DECL bool task_base::cancel() noexcept {
     if (done()) return false;
     ++cancel_requests_;
     user_cancel_ = true;
@@ -358,7 +361,7 @@ inline bool task_base::cancel() noexcept {
     return true;
 }
 
-inline void task_base::expire_timeout(timeout_link* scope) noexcept {
+COIO_DECL void task_base::expire_timeout(timeout_link* scope) noexcept {
     if (done()) return;
     ++cancel_requests_;
     scope->st = timeout_link::state::expired;
@@ -367,7 +370,7 @@ inline void task_base::expire_timeout(timeout_link* scope) noexcept {
     if (cancel_hook* h = std::exchange(waiting_on_, nullptr)) h->on_cancel(h);
 }
 
-inline void task_base::throw_cancel() {
+COIO_DECL void task_base::throw_cancel() {
     if (!user_cancel_) {
         // The newest expired scope is the innermost: its timeout_error unwinds to it first;
         // an older one stays pending for the next await.
@@ -382,9 +385,9 @@ inline void task_base::throw_cancel() {
     throw cancelled_error();
 }
 
-inline void task_base::consume_cancel() noexcept { drop_pending(); }
+COIO_DECL void task_base::consume_cancel() noexcept { drop_pending(); }
 
-inline void task_base::leave_scope(timeout_link* s) noexcept {
+COIO_DECL void task_base::leave_scope(timeout_link* s) noexcept {
     if (s->prev) s->prev->next = s->next; else scopes_ = s->next;
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = nullptr;
@@ -398,12 +401,12 @@ inline void task_base::leave_scope(timeout_link* s) noexcept {
     uncancel();
 }
 
-inline std::string task_base::name() const {
+COIO_DECL std::string task_base::name() const {
     if (extras_ && extras_->named) return extras_->name;
     return "Task-" + std::to_string(id_);
 }
 
-inline void task_base::run_step(work_item* w) noexcept {
+COIO_DECL void task_base::run_step(work_item* w) noexcept {
     auto* t = static_cast<task_base*>(w);
     if (!t->started_) {
         // Cancelled before it ever ran: like asyncio, the coroutine body never starts (and

@@ -21,6 +21,7 @@
 //    blocked is unblocked (the thread's mask is as before the first handler), the fd closed.
 #pragma once
 
+#include <coio/detail/decl.hpp>
 #include <coio/detail/loop_service.hpp>
 #include <coio/detail/operation.hpp>
 #include <coio/detail/task_base.hpp>
@@ -320,14 +321,16 @@ private:
 
 } // namespace coio::detail
 
+#if COIO_DEFINE_BODIES
 namespace coio {
 
-inline void event_loop::add_signal_handler(int sig, std::function<void()> callback) {
+COIO_DECL void event_loop::add_signal_handler(int sig, std::function<void()> callback) {
     service<detail::signal_service>().add_handler(sig, std::move(callback));
 }
 
-inline bool event_loop::remove_signal_handler(int sig) {
+COIO_DECL bool event_loop::remove_signal_handler(int sig) {
     return service<detail::signal_service>().remove_handler(sig);
 }
 
 } // namespace coio
+#endif

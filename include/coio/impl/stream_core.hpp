@@ -35,6 +35,12 @@ struct stream_config {
     std::size_t high_water = 64 * 1024;
     std::size_t low_water = 16 * 1024;
     bool multishot = true;
+    /// The descriptor is a pipe or a character device, not a socket (connect_read_pipe,
+    /// connect_write_pipe, subprocess pipes): receive and send with read(2)/write(2) at the
+    /// current position (op_code::read / write, offset -1), one plain read at a time (a
+    /// multishot receive needs a socket), and write_eof closes (a pipe has no half-close).
+    /// Chosen once per stream, so the socket path pays one predictable branch.
+    bool pipe = false;
 };
 
 /// A FIFO of chunks without allocation in steady state (a vector and a head index).

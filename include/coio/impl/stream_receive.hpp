@@ -15,8 +15,14 @@
 //  * Zero copy (read_chunk): once a reader asked for chunks, received ring buffers are
 //    queued as they are (`rq_`, stream_chunks) instead of being copied into `rbuf_`, and
 //    handed out one by one. The received data is always `rbuf_` followed by `rq_`; a
-//    copying read (read, readline, read_into...) first appends `rq_` to `rbuf_` (flatten),
+//    copying read (read, readline, readuntil...) first appends `rq_` to `rbuf_` (flatten),
 //    and from then on receives by copy again, so the byte order never changes.
+//  * One copy (read_into): a read_into consumer copies from `rbuf_` and then from the queued
+//    chunks (take_into), so received buffers are queued too, except behind bytes already
+//    in `rbuf_` with nothing queued (appending there keeps the order). Copying them into
+//    `rbuf_` first cost a second copy of every byte, and memmoves to compact `rbuf_`: the
+//    read_into/write/drain echo server spent a third of its CPU in memmove. Pausing at
+//    2 x limit bounds the ring buffers one stream holds, as for read_chunk.
 //  * Ring dry: the kernel ends the multishot receive with -ENOBUFS. The stream then receives
 //    with one plain recv into `rbuf_` if a reader is waiting (progress even when the user
 //    holds every buffer), else waits on the ring for a buffer to come back. It never
@@ -101,7 +107,7 @@ struct read_waiter : cancel_hook {
 ///   any final completion -> ended      EOF, an error, or the stream is closing
 ///   (nothing in flight) -> ended       a failure to start a receive; the close completes
 ///
-/// Orthogonal to the operation's state: `keep_chunks_` (the consumer reads chunks, so ring
+/// Orthogonal to the operation's state: `consumer_` (how the reader consumes: whether ring
 /// buffers are queued instead of copied), `nobufs_retried_` (since the last data, a
 /// multishot was re-armed once after -ENOBUFS), `rerr_` (the receive error; set together
 /// with `ended`, or, when received data could not be stored while a multishot receive is
@@ -153,7 +159,7 @@ public:
     /// the ring) and later receives are copied into rbuf_ again.
     /// Throws: std::bad_alloc.
     void prepare_copy_read() {
-        keep_chunks_ = false;
+        consumer_ = consumer_kind::copy;
         while (!rq_.empty()) {
             stream_chunk c = rq_.pop();
             rq_bytes_ -= c.size();
@@ -162,7 +168,13 @@ public:
     }
 
     /// A chunk read starts: later receives keep their ring buffers.
-    void prepare_chunk_read() noexcept { keep_chunks_ = true; }
+    void prepare_chunk_read() noexcept { consumer_ = consumer_kind::chunks; }
+    /// A read_into or read(n) starts: it copies from rbuf_ and the queue (take_into,
+    /// take_some), so nothing is flattened, and later receives are queued unless appending to
+    /// rbuf_ keeps the order.
+    void prepare_read_into() noexcept {
+        if (consumer_ == consumer_kind::copy) consumer_ = consumer_kind::copy_into;
+    }
 
     /// Takes the oldest received data as a chunk (rbuf_ first, then the queue); empty when
     /// nothing is buffered. Throws: std::bad_alloc (only when rbuf_ must be copied).
@@ -193,12 +205,40 @@ public:
         if (rbegin_ == rend_ && !recv_in_flight_into_buffer()) rbegin_ = rend_ = 0;
         maybe_resume_reading();
     }
-    /// Copies up to out.size() buffered bytes into `out`; returns the count.
+    /// Copies up to out.size() buffered bytes into `out`, from rbuf_ and then from the queued
+    /// chunks (whose buffers go back as they empty); returns the count.
     std::size_t take_into(std::span<std::byte> out) noexcept {
-        const std::size_t n = std::min(out.size(), rbuffered());
+        std::size_t n = std::min(out.size(), rbuffered());
         if (n) std::memcpy(out.data(), rdata(), n);
-        consume(n);
+        rbegin_ += n;
+        while (n < out.size() && !rq_.empty()) {
+            stream_chunk& c = rq_[0];
+            const std::size_t k = std::min(out.size() - n, c.size());
+            std::memcpy(out.data() + n, c.data(), k);
+            n += k;
+            rq_bytes_ -= k;
+            if (k == c.size()) rq_.pop();
+            else c.remove_prefix(k);
+        }
+        consume(0);
         return n;
+    }
+    /// Takes min(n, buffered()) bytes as a string, from rbuf_ and the queued chunks (read(n)).
+    std::string take_some(std::size_t n) {
+        n = std::min(n, buffered());
+        if (n <= rbuffered()) return take(n);
+        if (rbuffered() == 0 && rq_[0].size() >= n) {
+            // The common case: the first queued chunk has it all.
+            std::string s(reinterpret_cast<const char*>(rq_[0].data()), n);
+            rq_bytes_ -= n;
+            if (n == rq_[0].size()) rq_.pop();
+            else rq_[0].remove_prefix(n);
+            consume(0);
+            return s;
+        }
+        std::string s(n, '\0');
+        take_into(std::as_writable_bytes(std::span(s.data(), n)));
+        return s;
     }
     /// Takes `n` buffered bytes as a string.
     std::string take(std::size_t n) {
@@ -315,7 +355,8 @@ private:
 
     [[nodiscard]] bool recv_in_flight_into_buffer() const noexcept {
         if (rstate_ < recv_state::plain || rstate_ > recv_state::cancelling) return false;  // the usual case
-        return rstate_ == recv_state::plain || (recv_op_.code == op_code::recv && !(reader_ && reader_->direct));
+        return rstate_ == recv_state::plain ||
+               (recv_op_.code != op_code::recv_multishot && !(reader_ && reader_->direct));
     }
     [[nodiscard]] bool can_receive() const noexcept {
         const stream_core& c = core();
@@ -355,7 +396,8 @@ private:
     /// Starts a one-shot recv into [p, p + n) (`to`: plain for rbuf_, direct for a span).
     void start_recv(void* p, std::size_t n, recv_state to) {
         stream_core& c = core();
-        recv_op_.set_recv(c.sock_.fileno(), p, n);
+        if (c.cfg_.pipe) recv_op_.set_read(c.sock_.fileno(), p, n);  // read(2) at the current position
+        else recv_op_.set_recv(c.sock_.fileno(), p, n);
         c.loop_->submit(recv_op_);
         rstate_ = to;
         c.op_started();
@@ -491,7 +533,9 @@ private:
         if ((flags & op_buffer) && bufs_) {
             const unsigned bid = flags >> op_buffer_shift;
             if (res > 0) nobufs_retried_ = false;
-            if (res > 0 && keep_chunks_) {
+            if (res > 0 && (consumer_ == consumer_kind::chunks ||
+                            (consumer_ == consumer_kind::copy_into && !into_waiting() &&
+                             (rbuffered() == 0 || !rq_.empty())))) {
                 // Zero copy: the buffer itself is queued (and handed out by read_chunk).
                 try {
                     rq_.push(stream_chunk::from_ring(*bufs_, bid, static_cast<std::size_t>(res)));
@@ -571,7 +615,15 @@ private:
     recv_op_t recv_op_;
     int rerr_ = 0;
     recv_state rstate_ = recv_state::idle;
-    bool keep_chunks_ = false;     // the last read was read_chunk: keep ring buffers as chunks
+    /// How the last read consumed data, which decides where received ring buffers go: copied
+    /// into rbuf_ (copy), queued as chunks (chunks), or queued unless appending keeps the
+    /// order (copy_into; see the contracts at the top).
+    enum class consumer_kind : std::uint8_t { copy, copy_into, chunks };
+    consumer_kind consumer_ = consumer_kind::copy;
+    /// A read_into waits with nothing buffered: received bytes go straight into its span.
+    [[nodiscard]] bool into_waiting() const noexcept {
+        return reader_ && !reader_->target.empty() && buffered() == 0 && !reader_->delivered;
+    }
     bool nobufs_retried_ = false;  // re-armed once after -ENOBUFS, no data since
 };
 

@@ -12,6 +12,12 @@
 //    buffer recycled) once the send covering its last byte completed.
 //  * A failed send (or an aborted one) drops what is queued, except memory a send in flight
 //    still reads; drain() reports the error, later writes are discarded, as in asyncio.
+//  * Flow control counts what is not yet handed to the kernel (write_buffer_size): the bytes
+//    of the send in flight are left out. asyncio's write sends synchronously and buffers only
+//    what the socket refused; counting an io_uring send in flight as buffered made drain()
+//    wait for every completion (one loop iteration each), so a streaming handler sent one
+//    chunk per iteration. Memory stays bounded: one send (<= max_iov chunks, or what was
+//    buffered when it started) plus the high-water mark.
 //
 // The send operation's state (send_state): idle -> sending (start_send) -> idle (its
 // completion, which starts the next send if anything is queued); sending -> cancelling
@@ -48,9 +54,9 @@ public:
     stream_send(const stream_send&) = delete;
     stream_send& operator=(const stream_send&) = delete;
 
-    [[nodiscard]] std::size_t write_buffer_size() const noexcept {
-        return wbuf_.size() + (wsend_.size() - wsent_) + wq_bytes_;
-    }
+    /// Bytes written but not yet handed to the kernel: everything unsent except what the
+    /// send in flight carries (see "Flow control" at the top).
+    [[nodiscard]] std::size_t write_buffer_size() const noexcept { return unsent_bytes() - inflight_bytes_; }
     [[nodiscard]] int write_error() const noexcept { return werr_; }
     [[nodiscard]] std::size_t high_water() const noexcept { return core().cfg_.high_water; }
     void set_write_buffer_limits(std::size_t high, std::size_t low) noexcept {
@@ -70,7 +76,13 @@ public:
             wq_.push(stream_chunk::from_vector(std::vector<std::byte>(data.begin(), data.end()), 0, data.size()));
             wq_bytes_ += data.size();
         } else if (sstate_ == send_state::idle) {
-            // Idle: send from wsend_ right away (in this loop iteration's submission).
+            // Idle: a large write goes to the socket from the caller's memory first (see
+            // direct_send_min); what it refuses, or a small write, is sent from wsend_ in
+            // this loop iteration's submission.
+            if (data.size() >= direct_send_min && !core().cfg_.pipe) {  // a pipe has no send(2)
+                data = data.subspan(send_now(data));
+                if (data.empty()) return;
+            }
             wsend_.assign(data.begin(), data.end());
             wsent_ = 0;
             start_send();
@@ -101,6 +113,38 @@ public:
         maybe_shutdown_write();
     }
 
+    /// stream_writer::sendfile starts: the send half is taken over by an operation of its
+    /// own (counted as the send in flight, so a close waits for it). Precondition: nothing
+    /// is buffered and no send is in flight. Throws: as write().
+    void begin_external_send() {
+        check_can_write();
+        if (werr_) throw_errno(werr_, "send to " + core().peer_text());
+        if (!send_idle()) throw invalid_state_error("coio: stream_writer: sendfile() while data is still being sent");
+        sstate_ = send_state::sending;
+        external_send_ = true;
+        core().op_started();
+    }
+    /// stream_writer::sendfile ends; `err` (an errno, or 0) fails the connection as a send
+    /// error would.
+    void end_external_send(int err) noexcept {
+        stream_core& c = core();
+        sstate_ = send_state::idle;
+        external_send_ = false;
+        --c.ops_in_flight;
+        if (err) {
+            werr_ = err;
+            drop_write_buffers();
+        }
+        drain_waiters_.wake_all(wait_status::granted);
+        maybe_shutdown_write();
+        c.op_finished();
+    }
+    /// True when everything written has been sent and no send is in flight (sendfile may
+    /// take over the send half).
+    [[nodiscard]] bool send_idle() const noexcept { return sstate_ == send_state::idle && unsent_bytes() == 0; }
+    /// True while sendfile runs.
+    [[nodiscard]] bool external_send() const noexcept { return external_send_; }
+
 protected:
     stream_send() noexcept {
         send_op_.self = this;
@@ -121,7 +165,7 @@ protected:
     /// a send is in flight (the close goes on after its completion).
     bool flush_before_close() noexcept {
         stream_core& c = core();
-        if (!werr_ && write_buffer_size() > 0 && c.loop_) {
+        if (!werr_ && unsent_bytes() > 0 && c.loop_) {
             try {
                 start_send();
             } catch (...) {
@@ -150,11 +194,22 @@ protected:
     int werr_ = 0;
 
 private:
+    /// Everything written and not yet sent, the send in flight included.
+    [[nodiscard]] std::size_t unsent_bytes() const noexcept {
+        return wbuf_.size() + (wsend_.size() - wsent_) + wq_bytes_;
+    }
+
     struct send_op_t : operation {
         stream_send* self = nullptr;
     };
     /// Chunks gathered into one sendmsg (as the reference liburing echo server does).
     static constexpr unsigned max_iov = 64;
+    /// Writes at least this big, made while nothing is queued or in flight, are tried with a
+    /// non-blocking send(2) from the caller's memory before anything is copied, as asyncio's
+    /// transport.write does. Above a few KiB the copy into the write buffer costs more than
+    /// the system call it saves (the echo benchmark's read/write/drain server spent a third of
+    /// its CPU in the two copies); below, writes stay batched in the loop's one submission.
+    static constexpr std::size_t direct_send_min = 16 * 1024;
 
     // The connection this half belongs to (defined in stream_state.hpp).
     stream_core& core() noexcept;
@@ -162,8 +217,21 @@ private:
 
     void check_can_write() const {
         if (core().closing_) throw invalid_state_error("coio: stream_writer: write() after close()");
+        if (external_send_)
+            throw invalid_state_error("coio: stream_writer: write() while sendfile() is in progress");
         if (wend_ != write_end::open) throw invalid_state_error("coio: stream_writer: write() after write_eof()");
         core().check_loop();
+    }
+
+    /// The non-blocking send of a large write (see direct_send_min). Returns the bytes the
+    /// socket took: 0 when it took none or failed, in which case the bytes go through the
+    /// send operation, which reports the error as every other send does.
+    std::size_t send_now(std::span<const std::byte> data) noexcept {
+        const int fd = core().sock_.fileno();
+        ssize_t r;
+        do r = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (r < 0 && errno == EINTR);
+        return r > 0 ? static_cast<std::size_t>(r) : 0;
     }
 
     /// Sends what is queued next: the rest of wsend_, else wbuf_ (swapped in), else up to
@@ -180,18 +248,34 @@ private:
         // MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE.
         constexpr int flags = MSG_NOSIGNAL | MSG_WAITALL;
         send_chunks_ = 0;
-        if (wsent_ < wsend_.size()) {
-            send_op_.set_send(fd, wsend_.data() + wsent_, wsend_.size() - wsent_, flags);
+        if (c.cfg_.pipe) {
+            // A pipe: write(2) at the current position, one buffer at a time (no MSG_WAITALL:
+            // send_done goes on from a short write). EPIPE instead of SIGPIPE needs SIGPIPE
+            // ignored, which connect_write_pipe makes sure of (see coio/pipe.hpp).
+            if (wsent_ < wsend_.size()) {
+                inflight_bytes_ = wsend_.size() - wsent_;
+                send_op_.set_write(fd, wsend_.data() + wsent_, inflight_bytes_);
+            } else {
+                send_chunks_ = 1;
+                inflight_bytes_ = wq_[0].size();
+                send_op_.set_write(fd, wq_[0].data(), wq_[0].size());
+            }
+        } else if (wsent_ < wsend_.size()) {
+            inflight_bytes_ = wsend_.size() - wsent_;
+            send_op_.set_send(fd, wsend_.data() + wsent_, inflight_bytes_, flags);
         } else if (wq_.size() == 1) {
             send_chunks_ = 1;  // one chunk (the echo case): a plain send, no msghdr
+            inflight_bytes_ = wq_[0].size();
             send_op_.set_send(fd, wq_[0].data(), wq_[0].size(), flags);
         } else {
             // The iovecs and msghdr live in the state: the kernel may read them after this
             // submission (the backend may read them when the operation starts, later).
             send_chunks_ = static_cast<unsigned>(std::min<std::size_t>(wq_.size(), max_iov));
+            inflight_bytes_ = 0;
             for (unsigned i = 0; i < send_chunks_; ++i) {
                 iov_[i].iov_base = const_cast<std::byte*>(wq_[i].data());
                 iov_[i].iov_len = wq_[i].size();
+                inflight_bytes_ += wq_[i].size();
             }
             std::memset(&msg_, 0, sizeof msg_);
             msg_.msg_iov = iov_;
@@ -211,6 +295,7 @@ private:
         stream_core& c = core();
         const bool cancelled = sstate_ == send_state::cancelling;  // abort: start nothing more
         sstate_ = send_state::idle;
+        inflight_bytes_ = 0;
         --c.ops_in_flight;
         if (res < 0) {
             werr_ = res == -ECANCELED ? ECONNABORTED : -res;
@@ -237,7 +322,7 @@ private:
             }
         }
         send_chunks_ = 0;
-        if (!werr_ && write_buffer_size() > 0 && c.loop_ && !cancelled) {
+        if (!werr_ && unsent_bytes() > 0 && c.loop_ && !cancelled) {
             try {
                 start_send();
             } catch (...) {
@@ -252,8 +337,8 @@ private:
 
     void maybe_shutdown_write() noexcept {
         const stream_core& c = core();
-        if (wend_ == write_end::fin_pending && sstate_ == send_state::idle && write_buffer_size() == 0 &&
-            c.sock_.is_open()) {
+        if (wend_ == write_end::fin_pending && sstate_ == send_state::idle && unsent_bytes() == 0 &&
+            c.sock_.is_open() && !c.cfg_.pipe) {
             wend_ = write_end::fin_sent;
             ::shutdown(c.sock_.fileno(), SHUT_WR);  // non-blocking: queues a FIN
         }
@@ -265,11 +350,13 @@ private:
     chunk_fifo wq_;               // chunks written, sent after wsend_ and wbuf_
     std::size_t wq_bytes_ = 0;    // their unsent bytes
     unsigned send_chunks_ = 0;    // chunks covered by the send in flight (0: from wsend_)
+    std::size_t inflight_bytes_ = 0;  // bytes the send in flight carries (0: none in flight)
     iovec iov_[max_iov];
     msghdr msg_{};
     send_op_t send_op_;
     send_state sstate_ = send_state::idle;
     write_end wend_ = write_end::open;
+    bool external_send_ = false;  // sendfile owns the send half (sstate_ is `sending`)
 };
 
 } // namespace coio::detail

@@ -29,6 +29,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <span>
+#include <string>
 #include <utility>
 
 namespace coio::detail {
@@ -37,7 +38,12 @@ class stream_state final : public stream_core, public stream_receive, public str
 public:
     stream_state(net_service& svc, socket s, const stream_config& cfg) : stream_core(svc, std::move(s), cfg) {
         svc_->add(this);
-        if (sock_.is_open()) peer_text_ = describe_fd(sock_.fileno(), true);
+        if (cfg_.pipe) {
+            cfg_.multishot = false;  // a multishot receive needs a socket
+            peer_text_ = "pipe (fd " + std::to_string(sock_.fileno()) + ")";
+        } else if (sock_.is_open()) {
+            peer_text_ = describe_fd(sock_.fileno(), true);
+        }
         if (cfg_.multishot) {
             bufs_ = svc_->buffers();
             if (!bufs_) cfg_.multishot = false;  // no buffer rings on this kernel
@@ -58,6 +64,15 @@ public:
         if (--handles_ == 0) close();
         release();
     }
+
+    /// transport.write_eof: a socket half-closes once the buffered data is sent; a pipe has
+    /// no half-close, so it closes (after flushing), as asyncio's write pipe transport does.
+    void write_eof() {
+        if (cfg_.pipe) close();
+        else stream_send::write_eof();
+    }
+    /// True for a pipe or character device stream (stream_config::pipe).
+    [[nodiscard]] bool is_pipe() const noexcept { return cfg_.pipe; }
 
     /// transport.close: flush, then close. Idempotent; never throws.
     void close() noexcept {

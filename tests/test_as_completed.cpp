@@ -2,6 +2,7 @@
 
 #include "support/after.hpp"
 #include "support/catch.hpp"
+#include "support/virtual_clock.hpp"
 #include "support/co_check.hpp"
 
 #include <coio/future.hpp>
@@ -33,7 +34,7 @@ TEST_CASE("as_completed yields results in completion order") {
         std::vector<int> order;
         for (auto&& next : coio::as_completed(std::move(cs))) order.push_back(co_await next);
         CHECK(order == std::vector<int>{1, 2, 3});
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed: the next() form, exceptions at their turn, over-consumption") {
@@ -47,7 +48,7 @@ TEST_CASE("as_completed: the next() form, exceptions at their turn, over-consump
         CO_CHECK(co_await ac.next() == 2);
         CHECK(ac.remaining() == 0);
         CHECK_THROWS_AS(co_await ac.next(), coio::invalid_state_error);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed over tasks that are already done") {
@@ -57,7 +58,7 @@ TEST_CASE("as_completed over tasks that are already done") {
         int sum = 0;
         for (auto&& next : coio::as_completed(ts)) sum += co_await next;
         CHECK(sum == 3);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("destroying an unfinished as_completed cancels what was not taken") {
@@ -68,7 +69,7 @@ TEST_CASE("destroying an unfinished as_completed cancels what was not taken") {
             CO_CHECK(co_await ac.next() == 1);
         }
         CHECK_THROWS_AS(co_await ts[1], coio::cancelled_error);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("cancelling a task waiting in as_completed") {
@@ -81,7 +82,7 @@ TEST_CASE("cancelling a task waiting in as_completed") {
         co_await coio::sleep(1ms);
         consumer.cancel();
         CHECK_THROWS_AS(co_await consumer, coio::cancelled_error);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 namespace {
@@ -105,7 +106,7 @@ TEST_CASE("as_completed: two tasks awaiting steps get distinct results, in compl
         CHECK(log == log_t{{'a', 1}, {'b', 2}, {'a', 3}});
         CHECK(ac.remaining() == 0);
         CHECK_THROWS_AS(co_await ac.next(), coio::invalid_state_error);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed: a step nobody can get is refused while others wait for the last ones") {
@@ -117,7 +118,7 @@ TEST_CASE("as_completed: a step nobody can get is refused while others wait for 
         CHECK(ac.remaining() == 0);
         CHECK_THROWS_AS(co_await ac.next(), coio::invalid_state_error);
         CO_CHECK(co_await waiter == 1);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed: a handed result whose task is cancelled before it runs goes to the next waiter") {
@@ -137,7 +138,7 @@ TEST_CASE("as_completed: a handed result whose task is cancelled before it runs 
         CHECK(ac.remaining() == 1);  // a's step was given back
         f2.set_result(2);
         CO_CHECK(co_await ac.next() == 2);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed: a task waiting when the range is destroyed gets invalid_state_error") {
@@ -151,7 +152,7 @@ TEST_CASE("as_completed: a task waiting when the range is destroyed gets invalid
         }
         CHECK_THROWS_AS(co_await waiter, coio::invalid_state_error);
         CHECK_THROWS_AS(co_await ts[0], coio::cancelled_error);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed with a timeout: results first, then timeout_error; the rest is cancelled") {
@@ -173,7 +174,7 @@ TEST_CASE("as_completed with a timeout: results first, then timeout_error; the r
         CHECK_THROWS_AS(co_await ts[0], coio::cancelled_error);
         CHECK_THROWS_AS(co_await ts[2], coio::cancelled_error);
         CHECK(coio::clock::now() - t0 < 5s);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed with a timeout: what completed before the deadline is still delivered after it") {
@@ -195,7 +196,7 @@ TEST_CASE("as_completed with a timeout: what completed before the deadline is st
         }
         CHECK(got == std::vector<int>{1, 2});
         CHECK(timeouts == 1);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed with a timeout: waiting tasks all get timeout_error at the deadline") {
@@ -208,7 +209,7 @@ TEST_CASE("as_completed with a timeout: waiting tasks all get timeout_error at t
         CHECK_THROWS_AS(co_await a, coio::timeout_error);
         CHECK_THROWS_AS(co_await b, coio::timeout_error);
         CHECK(ac.remaining() == 0);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed with a zero timeout: done results only; the rest never starts") {
@@ -227,7 +228,7 @@ TEST_CASE("as_completed with a zero timeout: done results only; the rest never s
         CHECK_THROWS_AS(co_await ac.next(), coio::timeout_error);
         CHECK_THROWS_AS(co_await later, coio::cancelled_error);
         CHECK_FALSE(started);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("as_completed with a timeout: a timer that did not fire is removed with the range") {
@@ -238,5 +239,5 @@ TEST_CASE("as_completed with a timeout: a timer that did not fire is removed wit
             CO_CHECK(co_await ac.next() == 1);
         }
         co_await coio::sleep(1ms);  // the loop would run a dangling timer here if it were left
-    }());
+    }(), coio_test::virtual_clock());
 }

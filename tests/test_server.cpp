@@ -1,6 +1,7 @@
 // Tests of coio/server.hpp: start_server, start_unix_server, and server lifetime.
 #include <coio/server.hpp>
 #include "support/catch.hpp"
+#include "support/virtual_clock.hpp"
 
 #include <coio/run.hpp>
 #include <coio/sleep.hpp>
@@ -287,7 +288,7 @@ TEST_CASE("server: out of descriptors, accept backs off, logs once per episode, 
         stalled_for = loop.time() - restored;
         ::close(client);
         CHECK(got == "hi");
-    }());
+    }(), coio_test::virtual_clock());  // the back-off's 1.2 s pass at once
     INFO("accepted " << stalled_for << " s after the limit was restored");
     CHECK(stalled_for < 3.0);  // the back-off is capped at 1 s (3 s: slack for a loaded CI host)
     REQUIRE(messages.size() == 2);

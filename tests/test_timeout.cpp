@@ -2,6 +2,7 @@
 
 #include "support/after.hpp"
 #include "support/catch.hpp"
+#include "support/virtual_clock.hpp"
 #include "support/co_check.hpp"
 
 #include <coio/run.hpp>
@@ -30,7 +31,7 @@ TEST_CASE("timeout: expiry raises timeout_error in the guarded code") {
         }
         CHECK(inner_saw);
         co_await coio::sleep(1ms);  // no cancellation left over
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("timeout: finishing in time leaves nothing pending") {
@@ -41,7 +42,7 @@ TEST_CASE("timeout: finishing in time leaves nothing pending") {
             CHECK_FALSE(t.expired());
         }
         co_await coio::sleep(20ms);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("timeout: reschedule moves the deadline and timeout(nullopt) starts without one") {
@@ -61,7 +62,7 @@ TEST_CASE("timeout: reschedule moves the deadline and timeout(nullopt) starts wi
             co_await coio::sleep(1s);
         } catch (const coio::timeout_error&) {
         }
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("timeout: an expired scope cannot be rescheduled") {
@@ -72,7 +73,7 @@ TEST_CASE("timeout: an expired scope cannot be rescheduled") {
         } catch (const coio::timeout_error&) {
         }
         CHECK_THROWS_AS(t.reschedule(std::nullopt), coio::invalid_state_error);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("wait_for: value in time, timeout_error otherwise, task cancelled") {
@@ -83,7 +84,7 @@ TEST_CASE("wait_for: value in time, timeout_error otherwise, task cancelled") {
         auto t = coio::create_task(after(10s, 1));
         CHECK_THROWS_AS(co_await coio::wait_for(t, 10ms), coio::timeout_error);
         CHECK(t.cancelled());
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("wait_for: cancelling the caller gives cancelled_error, not timeout_error") {
@@ -92,7 +93,7 @@ TEST_CASE("wait_for: cancelling the caller gives cancelled_error, not timeout_er
         co_await coio::sleep(1ms);
         w.cancel();
         CHECK_THROWS_AS(co_await w, coio::cancelled_error);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("nested timeouts: the inner one fires first") {
@@ -108,5 +109,5 @@ TEST_CASE("nested timeouts: the inner one fires first") {
         CHECK(inner_fired);
         CHECK_FALSE(outer.expired());
         co_await coio::sleep(1ms);
-    }());
+    }(), coio_test::virtual_clock());
 }

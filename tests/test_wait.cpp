@@ -2,6 +2,7 @@
 
 #include "support/after.hpp"
 #include "support/catch.hpp"
+#include "support/virtual_clock.hpp"
 #include "support/co_check.hpp"
 
 #include <coio/run.hpp>
@@ -30,7 +31,7 @@ TEST_CASE("wait: first_completed returns done and pending, cancelling nothing") 
         CHECK(done[0].result() == 1);
         CHECK_FALSE(pending[0].cancelled());
         CO_CHECK(co_await pending[0] == 2);
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("wait: first_exception and all_completed") {
@@ -43,7 +44,7 @@ TEST_CASE("wait: first_exception and all_completed") {
         auto all = co_await coio::wait(ts);
         CHECK(all.done.size() == 2);
         CHECK(all.pending.empty());
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("wait: a timeout returns what is done so far, not an error") {
@@ -57,7 +58,7 @@ TEST_CASE("wait: a timeout returns what is done so far, not an error") {
         pending[0].cancel();
         auto r2 = co_await coio::wait(ts, coio::all_completed, 0.5);
         CHECK(r2.pending.empty());
-    }());
+    }(), coio_test::virtual_clock());
 }
 
 TEST_CASE("wait: cancelling the waiter leaves the awaited tasks running") {
@@ -68,5 +69,5 @@ TEST_CASE("wait: cancelling the waiter leaves the awaited tasks running") {
         w.cancel();
         CHECK_THROWS_AS(co_await w, coio::cancelled_error);
         CO_CHECK(co_await ts[0] == 1);
-    }());
+    }(), coio_test::virtual_clock());
 }

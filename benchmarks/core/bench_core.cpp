@@ -7,6 +7,10 @@
 //                         ns per await = time / N
 //   BM_sleep0_round_trip  sleep(0): one full loop iteration (one io_uring_enter)
 //   BM_timers/N           N concurrent sleeps of 0-1 ms: ns per timer
+//   BM_async_tree/eager:E a tree of tasks (depth 5, 6 children per node: 9,331 tasks) where
+//                         each node gathers its children and one leaf in ten waits (sleep(0)),
+//                         the others finish at once; E=1 with loop_options::eager_tasks
+//   BM_context_var_get    context_var<int>::get() in a task whose context holds 4 variables
 // Compare with benchmarks/core/run.sh, which runs the references in the same run.
 // Run: build/benchmarks/core/bench_core [--benchmark_filter=...]
 #include <coio/coio.hpp>
@@ -96,6 +100,52 @@ void BM_timers(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 BENCHMARK(BM_timers)->Arg(10'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// pyperformance's async_tree shape: eager tasks pay off where most tasks finish without
+// suspending (no trip through the ready queue, and a gather of done tasks needs no wait).
+coio::coro<void> tree_node(int depth, int branches, std::uint32_t& leaves) {
+    if (depth == 0) {
+        if (++leaves % 10 == 0) co_await coio::sleep(0);  // one leaf in ten waits (I/O stand-in)
+        co_return;
+    }
+    std::vector<coio::task<void>> children;
+    children.reserve(static_cast<std::size_t>(branches));
+    for (int i = 0; i < branches; ++i) children.push_back(coio::create_task(tree_node(depth - 1, branches, leaves)));
+    co_await coio::gather(children);
+}
+
+void BM_async_tree(benchmark::State& state) {
+    constexpr int depth = 5, branches = 6;
+    std::int64_t tasks = 0;
+    for (int d = 1, width = branches; d <= depth; ++d, width *= branches) tasks += width;
+    coio::run_options options;
+    options.eager_tasks = state.range(0) != 0;
+    for (auto _ : state) {
+        std::uint32_t leaves = 0;
+        coio::run(tree_node(depth, branches, leaves), options);
+        benchmark::DoNotOptimize(leaves);
+    }
+    state.SetItemsProcessed(state.iterations() * tasks);
+}
+BENCHMARK(BM_async_tree)->ArgName("eager")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+coio::context_var<int> bench_vars[4] = {coio::context_var<int>("a"), coio::context_var<int>("b"),
+                                        coio::context_var<int>("c"), coio::context_var<int>("d")};
+
+void BM_context_var_get(benchmark::State& state) {
+    coio::run([](benchmark::State& state) -> coio::coro<void> {
+        std::vector<coio::context_var<int>::token> tokens;
+        for (int i = 0; i < 4; ++i) tokens.push_back(bench_vars[i].set(i));
+        int sum = 0;
+        for (auto _ : state) {
+            sum += bench_vars[3].get();  // the last one: the longest lookup
+            benchmark::DoNotOptimize(sum);
+        }
+        for (int i = 3; i >= 0; --i) bench_vars[i].reset(tokens[static_cast<std::size_t>(i)]);
+        co_return;
+    }(state));
+}
+BENCHMARK(BM_context_var_get);
 
 } // namespace
 

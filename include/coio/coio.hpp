@@ -8,6 +8,7 @@
 #include <coio/barrier.hpp>
 #include <coio/call_graph.hpp>
 #include <coio/condition.hpp>
+#include <coio/context_var.hpp>
 #include <coio/coro.hpp>
 #include <coio/datagram.hpp>
 #include <coio/dns.hpp>
@@ -41,6 +42,7 @@
 #include <coio/subprocess.hpp>
 #include <coio/task.hpp>
 #include <coio/task_group.hpp>
+#include <coio/task_options.hpp>
 #include <coio/thread.hpp>
 #include <coio/timeout.hpp>
 #include <coio/uring.hpp>

@@ -12,6 +12,7 @@
 #include <coio/detail/task_base.hpp>
 #include <coio/errors.hpp>
 #include <coio/resolver_options.hpp>
+#include <coio/task_options.hpp>
 
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -69,7 +71,7 @@ struct loop_options {
     /// one test of this flag per loop iteration.
     bool debug = false;
     /// In debug mode, a task step or callback that takes at least this long is reported.
-    clock::duration slow_callback_duration = std::chrono::milliseconds(100);
+    coio::clock::duration slow_callback_duration = std::chrono::milliseconds(100);
     /// A signal (e.g. SIGUSR1) on which the loop prints every pending task as a tree
     /// (event_loop::dump_tasks) to stderr; 0: none, unless COIO_DUMP_SIGNAL names one
     /// ("USR1", "SIGUSR1" or a number). Installed by the loop's constructor as
@@ -96,6 +98,17 @@ struct loop_options {
     unsigned receive_buffers = 256;
     /// Size of each receive buffer in bytes; see receive_buffers.
     unsigned receive_buffer_size = 64 * 1024;
+    /// The loop's clock: `clock_kind::real`, or `clock_kind::virtual_time` for tests, where
+    /// the clock jumps to the next timer whenever every task is blocked (see
+    /// coio::clock_kind, also for the rule with real I/O).
+    /// Example: `coio::run(main(), {.clock = coio::clock_kind::virtual_time});`
+    clock_kind clock = clock_kind::real;
+    /// Start every task eagerly unless its create_task says otherwise (asyncio's
+    /// `loop.set_task_factory(asyncio.eager_task_factory)`): it runs inside create_task until
+    /// its first suspension (see task_options::eager_start). Applies to the tasks coio creates
+    /// for you too (gather and as_completed of coros, server handlers), not to run's main.
+    /// Example: `coio::run(main(), {.eager_tasks = true});`
+    bool eager_tasks = false;
 };
 
 /// Alias: the options of `coio::run` are the options of the loop it creates.
@@ -183,9 +196,17 @@ public:
     ~event_loop();
 
     // ---- time --------------------------------------------------------------------------
-    /// The loop's monotonic time in seconds (asyncio's `loop.time()`).
+    /// The loop's monotonic time in seconds (asyncio's `loop.time()`): virtual time under
+    /// clock_kind::virtual_time.
     [[nodiscard]] double time() const noexcept {
-        return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+        return std::chrono::duration<double>(now().time_since_epoch()).count();
+    }
+    /// The loop's time as a coio::clock time point (what coio::clock::now() returns while
+    /// this loop runs). Under clock_kind::virtual_time it starts at the real time the loop
+    /// was created and moves only as coio::clock_kind describes.
+    /// Example: `auto t = loop.now() + 2s;`
+    [[nodiscard]] clock::time_point now() const noexcept {
+        return options_.clock == clock_kind::virtual_time ? virtual_now_ : std::chrono::steady_clock::now();
     }
 
     // ---- callbacks -------------------------------------------------------------------
@@ -201,7 +222,7 @@ public:
     /// Runs `f()` once `delay` has passed (at least; never earlier).
     template <class Rep, class Period, class F>
     timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& f) {
-        return call_at(clock::now() + std::chrono::ceil<clock::duration>(delay), std::forward<F>(f));
+        return call_at(now() + std::chrono::ceil<clock::duration>(delay), std::forward<F>(f));
     }
     /// Runs `f()` once `delay_seconds` have passed.
     template <class F>
@@ -276,10 +297,28 @@ public:
     bool remove_signal_handler(int sig);
 
     // ---- tasks -----------------------------------------------------------------------
-    /// Schedules `c` to run as a task (asyncio's `loop.create_task`).
+    /// Schedules `c` to run as a task (asyncio's `loop.create_task`); eagerly when
+    /// loop_options::eager_tasks is set and the loop is running (see task_options).
+    /// `name` is anything a std::string can be made from (a template, so that a braced
+    /// `{.eager_start = true}` goes to the task_options overload unambiguously).
+    template <class T, class Name>
+        requires std::is_convertible_v<Name&&, std::string>
+    task<T> create_task(coro<T> c, Name&& name, coio::source_location where = coio::source_location::current()) {
+        return create_task(std::move(c), task_options{std::string(std::forward<Name>(name)), std::nullopt}, where);
+    }
+    /// Creates a task from `c` with `options` (name, eager start; see coio::task_options).
+    /// Throws: invalid_state_error when the loop is closed or `c` is empty; never what the
+    /// coroutine throws (that is stored in the task, eager or not).
+    /// Example: `auto t = loop.create_task(lookup(key), {.eager_start = true});`
     template <class T>
-    task<T> create_task(coro<T> c, std::string name = {},
-                        coio::source_location where = coio::source_location::current());
+    task<T> create_task(coro<T> c, const task_options& options, coio::source_location where = coio::source_location::current());
+    /// Schedules `c` as a task named "Task-N" (eagerly with loop_options::eager_tasks).
+    /// Not a defaulted task_options parameter: g++ 12 miscopies such a class-type default
+    /// argument when the call is inside a co_await expression.
+    template <class T>
+    task<T> create_task(coro<T> c, coio::source_location where = coio::source_location::current()) {
+        return create_task(std::move(c), task_options{}, where);
+    }
 
     /// Runs the loop until `c`, wrapped in a task, is done; returns its result or rethrows.
     /// Throws: invalid_state_error if the loop is running or closed.
@@ -380,6 +419,12 @@ public:
     void add_timer(detail::timer_node* n) { timers_.push(n); }
     /// Internal: takes a queued timer node out of the heap.
     void remove_timer(detail::timer_node* n) noexcept { timers_.remove(n); }
+    /// Internal: work outside the backend that the loop must wait for in real time before a
+    /// virtual clock may jump (a to_thread call in a worker thread): hold_clock() when it
+    /// starts, release_clock() when its result is back on the loop. No effect on a real clock.
+    void hold_clock() noexcept { ++clock_holds_; }
+    /// Internal: see hold_clock().
+    void release_clock() noexcept { --clock_holds_; }
     /// Internal: appends a work item to the ready queue (runs next iteration).
     void schedule(detail::work_item* w) noexcept { ready_.push(w); }
     /// The options the loop was created with.
@@ -438,6 +483,7 @@ private:
     void init_introspection();
     void run_timed(detail::work_item* w) noexcept;
     void report_pending_at_close() noexcept;
+    [[gnu::cold]] void wait_virtual();  // off the hot path: run_once keeps its real-clock layout
 
     loop_options options_;
     detail::loop_backend backend_;
@@ -457,6 +503,9 @@ private:
     bool inbox_closed_ = false;
     std::vector<std::pair<const void*, std::unique_ptr<detail::loop_service>>> services_;
     exception_handler handler_;
+    // Last, so the members every iteration touches keep their places (cache lines).
+    clock::time_point virtual_now_{};  // the virtual clock's time (clock_kind::virtual_time)
+    std::size_t clock_holds_ = 0;      // see hold_clock()
 };
 
 /// The loop running on this thread.

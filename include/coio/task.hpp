@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,8 +22,8 @@ class task_state final : public result_state<T, task_base> {
 public:
     using handle_type = typename coro<T>::handle_type;
 
-    task_state(event_loop* loop, handle_type h, coio::source_location where) noexcept
-        : result_state<T, task_base>(loop, h, where) {}
+    task_state(event_loop* loop, handle_type h, coio::source_location where, bool schedule = true) noexcept
+        : result_state<T, task_base>(loop, h, where, schedule) {}
 
     static void* operator new(std::size_t n) { return frame_pool::allocate(n); }
     static void operator delete(void* p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
@@ -57,6 +58,13 @@ public:
     }
 };
 
+
+/// The context in effect here: the running task's, else this thread's own (null: empty).
+inline context_data* current_context() noexcept {
+    event_loop* l = running_loop;
+    if (task_base* t = l ? l->current_task_state() : nullptr) return t->context();
+    return thread_context.get();
+}
 } // namespace detail
 
 /// A coroutine running concurrently on the loop (asyncio.Task), created by
@@ -257,17 +265,50 @@ private:
 
 /// Schedules `c` to run concurrently on the running loop (asyncio.create_task).
 ///
-/// The task starts on the next loop iteration. `name` defaults to "Task-N".
+/// The task starts on the next loop iteration (or at once, with loop_options::eager_tasks:
+/// see the task_options overload). `name` defaults to "Task-N"; it is anything a std::string
+/// can be made from.
 /// Returns: the task handle.
 /// Throws: invalid_state_error with no running loop, or when `c` is empty or already awaited.
 ///
+/// Cancellation: `task::cancel()`; a task cancelled before it started never runs its body.
+///
 /// Example: `auto t = coio::create_task(fetch(url), "fetch");`
-template <class T>
-task<T> create_task(coro<T> c, std::string name = {},
-                    coio::source_location where = coio::source_location::current()) {
-    return get_running_loop().create_task(std::move(c), std::move(name), where);
+template <class T, class Name>
+    requires std::is_convertible_v<Name&&, std::string>
+task<T> create_task(coro<T> c, Name&& name, coio::source_location where = coio::source_location::current()) {
+    return get_running_loop().create_task(std::move(c), std::forward<Name>(name), where);
 }
 
+/// Creates a task from `c` on the running loop with `options`: a name, and eager start
+/// (asyncio 3.12's `create_task(coro, eager_start=True)`; see coio::task_options).
+///
+/// With `.eager_start = true` the coroutine runs now, until its first suspension; when it
+/// finishes without suspending, the returned task is already done and was never scheduled.
+/// Returns: the task handle (done or pending).
+/// Throws: invalid_state_error with no running loop, or when `c` is empty or already awaited.
+/// An exception of the coroutine, even in its eager part, is stored in the task.
+///
+/// Cancellation: as any task's, once create_task has returned.
+///
+/// Example:
+/// @code
+///   auto t = coio::create_task(cached_lookup(key), {.name = "lookup", .eager_start = true});
+///   if (t.done()) use(t.result());   // a cache hit: no loop iteration needed
+/// @endcode
+template <class T>
+task<T> create_task(coro<T> c, const task_options& options, coio::source_location where = coio::source_location::current()) {
+    return get_running_loop().create_task(std::move(c), options, where);
+}
+
+/// create_task(c) with default options: a task named "Task-N", started on the next loop
+/// iteration (or eagerly, with loop_options::eager_tasks).
+/// Returns: the task handle. Throws: as the other overloads. Cancellation: task::cancel().
+/// Example: `auto t = coio::create_task(fetch(url));`
+template <class T>
+task<T> create_task(coro<T> c, coio::source_location where = coio::source_location::current()) {
+    return get_running_loop().create_task(std::move(c), task_options{}, where);
+}
 /// The task running now, or an empty any_task outside a task (asyncio.current_task).
 ///
 /// An any_task: the running coroutine's result type is not known here. It converts to the
@@ -290,12 +331,28 @@ task<T> create_task(coro<T> c, std::string name = {},
 // ---- event_loop members that need task<T> ------------------------------------------
 
 template <class T>
-task<T> event_loop::create_task(coro<T> c, std::string name, coio::source_location where) {
+task<T> event_loop::create_task(coro<T> c, const task_options& options, coio::source_location where) {
     if (closed_) throw invalid_state_error("coio: create_task on a closed event loop");
     if (!c.valid()) throw invalid_state_error("coio: create_task of an empty or already awaited coro");
-    auto* s = new detail::task_state<T>(this, c.release(), where);
-    if (!name.empty()) s->set_name(std::move(name));
-    return task<T>(s);
+    // Eager only on the running loop's thread, as asyncio: a loop that does not run yet (or
+    // another thread's) schedules it, and its first step runs on the loop as usual.
+    const bool here = running_ && detail::running_loop == this;
+    const bool eager = here && options.eager_start.value_or(options_.eager_tasks);
+    // The creator's context (coio::context_var), shared copy-on-write: asyncio copies the
+    // current context into every new task. In the common case (a task of this loop creates
+    // it) one load from the running task, which is hot.
+    detail::context_data* ctx = here && current_ ? current_->context() : detail::current_context();
+    auto* s = new detail::task_state<T>(this, c.release(), where, !eager);
+    task<T> t(s);
+    try {
+        if (!options.name.empty()) s->set_name(options.name);
+        if (ctx) s->context_slot() = detail::ref_ptr<detail::context_data>(ctx);
+    } catch (...) {
+        if (eager) schedule(s);  // out of memory: it must still run (and be joined by close)
+        throw;
+    }
+    if (eager) s->start_eagerly();
+    return t;
 }
 
 template <class T>

@@ -335,12 +335,12 @@ public:
     void release() noexcept { if (--refs_ == 0) delete this; }
 
     template <class T>
-    task<T> create(coro<T> c, std::string name, coio::source_location where) {
+    task<T> create(coro<T> c, const task_options& options, coio::source_location where) {
         if (finished_) throw invalid_state_error("coio: this task_group is finished (used after its join)");
         if (aborting_) throw invalid_state_error("coio: this task_group is shutting down (a task failed or it was cancelled)");
         if (!owner_->loop()) throw invalid_state_error("coio: the event loop of this task_group is gone");
         auto node = std::make_unique<child>();  // before the task: no unsupervised child on bad_alloc
-        task<T> t = owner_->loop()->create_task(std::move(c), std::move(name), where);
+        task<T> t = owner_->loop()->create_task(std::move(c), options, where);
         child* ch = node.release();
         ch->group = this;
         ch->task = ref_ptr<future_base>(t.state());
@@ -349,7 +349,10 @@ public:
             c->group->child_done(c, f);
         };
         children_.push_back(ch);
-        t.state()->add_done_node(ch);
+        // An eager task may be done already: it is accounted for now (asyncio's TaskGroup
+        // does the same), as its done node would never fire.
+        if (t.state()->done()) child_done(ch, *t.state());
+        else t.state()->add_done_node(ch);
         return t;
     }
 
@@ -572,10 +575,26 @@ public:
     /// Throws: invalid_state_error when the group is finished or shutting down (the coro is
     /// then destroyed without running).
     /// Example: `auto t = tg.create_task(fetch(url), "fetch");`
+    template <class T, class Name>
+        requires std::is_convertible_v<Name&&, std::string>
+    task<T> create_task(coro<T> c, Name&& name, coio::source_location where = coio::source_location::current()) {
+        return s_->create(std::move(c), task_options{std::string(std::forward<Name>(name)), std::nullopt}, where);
+    }
+    /// Creates a task in the group with `options` (a name, eager start: see
+    /// coio::task_options). An eager task that fails before its first suspension cancels the
+    /// group's other tasks and the body at once, as a failure would a moment later.
+    /// Returns: the task. Throws: as the other overload.
+    /// Cancellation: as the other overload.
+    /// Example: `auto t = tg.create_task(probe(host), {.eager_start = true});`
     template <class T>
-    task<T> create_task(coro<T> c, std::string name = {},
-                        coio::source_location where = coio::source_location::current()) {
-        return s_->create(std::move(c), std::move(name), where);
+    task<T> create_task(coro<T> c, const task_options& options, coio::source_location where = coio::source_location::current()) {
+        return s_->create(std::move(c), options, where);
+    }
+    /// Creates a task named "Task-N" in the group. Returns: the task. Throws, Cancellation:
+    /// as the other overloads. Example: `tg.create_task(fetch(url));`
+    template <class T>
+    task<T> create_task(coro<T> c, coio::source_location where = coio::source_location::current()) {
+        return s_->create(std::move(c), task_options{}, where);
     }
 
     /// Tasks of the group that have not finished yet.

@@ -232,9 +232,18 @@ public:
         if (task_->cancel_pending()) return false;  // cancelled before starting: submit nothing
         st_ = std::make_shared<thread_call_state<R>>();
         std::shared_ptr<loop_link> link = task_->loop()->template service<thread_bridge>().link();
-        pool_->submit([st = st_, link = std::move(link), fn = std::move(fn_)]() mutable {
+        // asyncio's to_thread runs the function in a copy of the caller's context
+        // (coio::context_var): a private copy, made here on the loop's thread, so that only
+        // the worker touches its (non-atomic) reference count; the values are immutable.
+        ref_ptr<context_data> ctx;
+        if (const context_data* c = current_context()) ctx = c->clone();
+        pool_->submit([st = st_, link = std::move(link), fn = std::move(fn_), ctx = std::move(ctx)]() mutable {
             int expected = thread_call_state<R>::queued;
             if (!st->phase.compare_exchange_strong(expected, thread_call_state<R>::started)) return;
+            struct context_scope {
+                ref_ptr<context_data> saved;
+                ~context_scope() { thread_context = std::move(saved); }
+            } scope{std::exchange(thread_context, std::move(ctx))};
             try {
                 if constexpr (std::is_void_v<R>) {
                     std::move(fn)();
@@ -263,9 +272,14 @@ public:
             self->task_->wake();
         };
         (void)task_->begin_wait(h, this);  // cannot fail: no cancellation was pending above
+        // A virtual clock must not jump while the worker computes the result: the caller
+        // resumes (completed or cancelled) before the clock may move again.
+        task_->loop()->hold_clock();
+        holds_clock_ = true;
         return true;
     }
     R await_resume() {
+        if (std::exchange(holds_clock_, false)) task_->loop()->release_clock();
         if (!st_ || !st_->completed) task_->throw_cancel();
         return st_->result.take();
     }
@@ -275,6 +289,7 @@ private:
     Fn fn_;
     task_base* task_ = nullptr;
     std::shared_ptr<thread_call_state<R>> st_;
+    bool holds_clock_ = false;
 };
 
 template <class R, class Fn>

@@ -61,6 +61,10 @@ public:
     void wake() noexcept {
         if (uring_) uring_->wake(); else epoll_->wake();
     }
+    /// Operations in flight that hold a virtual clock (see holds_clock in operation.hpp).
+    [[nodiscard]] std::size_t holding() const noexcept { return uring_ ? uring_->holding() : epoll_->holding(); }
+    /// True when nothing waits to be submitted or dispatched (see event_loop::wait_virtual).
+    [[nodiscard]] bool quiet() const noexcept { return uring_ ? uring_->quiet() : epoll_->quiet(); }
     [[nodiscard]] int wake_fd() const noexcept { return uring_ ? uring_->wake_fd() : epoll_->wake_fd(); }
     [[nodiscard]] std::uint64_t enter_calls() const noexcept {
         return uring_ ? uring_->enter_calls() : epoll_->enter_calls();

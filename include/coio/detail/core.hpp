@@ -62,7 +62,74 @@ private:
 };
 
 /// The loop's clock: monotonic, as asyncio's `loop.time()`.
-using clock = std::chrono::steady_clock;
+///
+/// Its time points and durations are std::chrono::steady_clock's, and so is `now()`, except
+/// on the thread of a running loop that was created with `loop_options::clock =
+/// clock_kind::virtual_time`: there `now()` is that loop's virtual time (see clock_kind), so
+/// every deadline coio computes (sleep, timeout, wait_for, call_later) and every deadline a
+/// test computes from `coio::clock::now()` follow the virtual clock.
+///
+/// Example: `auto deadline = coio::clock::now() + 5s;`
+struct clock {
+    /// As std::chrono::steady_clock's.
+    using duration = std::chrono::steady_clock::duration;
+    /// As std::chrono::steady_clock's.
+    using rep = duration::rep;
+    /// As std::chrono::steady_clock's.
+    using period = duration::period;
+    /// A std::chrono::steady_clock::time_point: real and virtual times are one type.
+    using time_point = std::chrono::steady_clock::time_point;
+    /// Never goes backwards.
+    static constexpr bool is_steady = true;
+    /// The running loop's time on this thread (virtual under a virtual clock), else
+    /// std::chrono::steady_clock::now(). Never throws.
+    static time_point now() noexcept;
+};
+
+/// Which clock a loop runs on (loop_options::clock).
+///
+/// `virtual_time` is for tests of timing-dependent code (Trio's MockClock with autojump):
+/// time stands still while tasks run, and when every task is blocked the clock jumps straight
+/// to the earliest timer. `sleep(3600s)` then completes at once, deadlines still fire in
+/// order, and `loop.time()`, `loop.now()` and `coio::clock::now()` (on the loop's thread,
+/// while it runs) report the virtual time.
+///
+/// The rule with real I/O. Before a jump the loop polls its backend without blocking, and
+/// jumps only if that completed nothing and no operation that completes on its own is in
+/// flight: file operations, reads and writes of descriptors (pipes included), sends, connects,
+/// custom io_uring operations, to_thread calls, DNS lookups (their server is outside the
+/// loop, and c-ares times its tries with the real clock). While one is, the loop waits for it
+/// in real time (at most until the earliest timer) and the clock advances by the real time
+/// waited.
+/// Receives, accepts and polls do not hold the clock: they wait for a peer.
+///  * A peer in the same loop (a server and its client in one test, over loopback TCP or Unix
+///    sockets) is deterministic: its send or connect completes inside its own system call, so
+///    the data is there by the time the poll looks, before any timer can race it.
+///  * A peer outside the loop (another thread or process, a real network) races the clock: a
+///    read guarded by a timeout may time out at its virtual deadline before the data arrives.
+///    Let such a peer finish first (for instance through coio::to_thread, which holds the
+///    clock), or use the real clock for that test.
+///  * Nothing can hang: without operations that hold it, the clock always jumps to the next
+///    timer; with them, it waits in real time only as long as they take.
+///
+/// Example: `coio::run(main(), {.clock = coio::clock_kind::virtual_time});`
+enum class clock_kind : unsigned char {
+    real,          ///< std::chrono::steady_clock (the default)
+    virtual_time,  ///< virtual time that jumps to the next timer when the loop is idle
+};
+
+namespace detail {
+
+/// The virtual time of the loop running on this thread, or null (real time). Set while a loop
+/// with clock_kind::virtual_time runs, so clock::now() costs one thread-local load otherwise.
+inline thread_local const clock::time_point* virtual_now = nullptr;
+
+} // namespace detail
+
+inline clock::time_point clock::now() noexcept {
+    if (const time_point* v = detail::virtual_now) return *v;
+    return std::chrono::steady_clock::now();
+}
 
 namespace detail {
 

@@ -77,6 +77,9 @@ struct operation : list_hook<operation> {
     int fd = -1;
     int flags = 0;                 // MSG_* (recv/send), SOCK_* (accept), POLL* (poll), SHUT_* (shutdown)
     op_code code = op_code::recv;
+    // A background operation (the loop's wake-up read, a signal handler's read) never holds
+    // a virtual clock (see holds_clock): it may wait forever and nothing is late for it.
+    bool background = false;
     std::uint16_t buf_group = 0;   // recv_multishot: the provided-buffer group
 
     void* backend_list = nullptr;  // the backend's list the operation is linked in, or null
@@ -148,6 +151,25 @@ struct operation : list_hook<operation> {
         prep = p;
     }
 };
+
+/// True if a virtual clock (coio::clock_kind::virtual_time) must not jump while `op` is in
+/// flight: an operation that completes on its own (a file operation, a read or write of a
+/// descriptor, a send, a connect, a custom io_uring operation) and so would race a jump.
+/// Operations that wait for a peer (receives, accepts, polls) do not hold it: a peer on the
+/// same loop has done its part once the backend is quiet (loopback and Unix sockets deliver
+/// inside the sender's system call), and one outside may never answer.
+[[nodiscard]] inline bool holds_clock(const operation& op) noexcept {
+    if (op.background) return false;
+    switch (op.code) {
+    case op_code::recv:
+    case op_code::recv_multishot:
+    case op_code::recvmsg:
+    case op_code::accept:
+    case op_code::accept_multishot:
+    case op_code::poll: return false;
+    default: return true;
+    }
+}
 
 /// A list of operations (a backend's queue), linked through their own hook.
 using op_list = intrusive_list<operation, operation>;

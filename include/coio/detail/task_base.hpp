@@ -9,6 +9,7 @@
 //  * A task suspends through begin_wait() and is resumed exactly once by wake().
 #pragma once
 
+#include <coio/detail/context_data.hpp>
 #include <coio/detail/core.hpp>
 #include <coio/detail/intrusive_list.hpp>
 #include <coio/detail/wait_info.hpp>
@@ -106,6 +107,14 @@ struct timeout_link {
     state st = state::armed;
 };
 
+/// What few tasks have, allocated on first need so that a task stays small: a name given by
+/// the user, a context (coio::context_var) that is not empty.
+struct task_extras {
+    std::string name;
+    bool named = false;
+    ref_ptr<context_data> context;
+};
+
 /// Untyped state of a task: the coroutine it drives and the cancellation protocol.
 ///
 /// Cancellation, as asyncio's Task: cancel() and expiring timeout scopes are *requests*
@@ -126,7 +135,13 @@ struct timeout_link {
 class task_base : public future_base, public work_item {
 public:
     friend void finish_task_root(task_base*, std::coroutine_handle<>) noexcept;
-    task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where) noexcept;
+    /// `schedule` false: the task is not put on the ready queue; the creator starts it with
+    /// start_eagerly() (or schedules it itself).
+    task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where, bool schedule = true) noexcept;
+    /// Runs the task's first step now, inside the creator (an eager task, see task_options):
+    /// until its first suspension, or to its end, when it is finished without ever having been
+    /// scheduled. Precondition: created with schedule false, not started.
+    void start_eagerly() noexcept { run_step(this); }
 
     /// Called by an awaitable's await_suspend. Returns false, without suspending, when a
     /// cancellation is pending: the awaitable must then throw it from await_resume.
@@ -205,7 +220,14 @@ public:
     }
 
     [[nodiscard]] std::string name() const;
-    void set_name(std::string n) { name_ = std::make_unique<std::string>(std::move(n)); }
+    void set_name(std::string n) {
+        extras().name = std::move(n);
+        extras_->named = true;
+    }
+    /// The task's context (coio::context_var values), or null when it is empty.
+    [[nodiscard]] context_data* context() const noexcept { return extras_ ? extras_->context.get() : nullptr; }
+    /// The task's context, to replace (context_var::set). Allocates the extras.
+    [[nodiscard]] ref_ptr<context_data>& context_slot() { return extras().context; }
     [[nodiscard]] coio::source_location where() const noexcept { return {where_file_, where_line_}; }
     [[nodiscard]] const char* waiting_on() const noexcept { return waiting_on_ ? waiting_on_->what : nullptr; }
     [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
@@ -250,7 +272,11 @@ private:
     // Laid out to keep a task small: a million pending tasks is a normal load.
     cancel_hook* waiting_on_ = nullptr;
     timeout_link* scopes_ = nullptr;      // live timeout scopes, newest first
-    std::unique_ptr<std::string> name_;   // allocated only when a name is given
+    std::unique_ptr<task_extras> extras_;  // allocated only when a name or a context is given
+    task_extras& extras() {
+        if (!extras_) extras_ = std::make_unique<task_extras>();
+        return *extras_;
+    }
     const char* where_file_;
     std::uint32_t where_line_;
     std::uint32_t id_;

@@ -284,6 +284,7 @@ public:
         }
         rq->op = nullptr;
         free_.push_front(rq);
+        update_clock_hold();
     }
 
     /// A running op goes away before c-ares answered (cancelled, expired, destroyed): its
@@ -295,6 +296,7 @@ public:
             rq->op = nullptr;
             inflight_ -= rq->weight;
             orphans_ += rq->weight;
+            update_clock_hold();
             kick();
         }
         op->req = nullptr;
@@ -327,6 +329,7 @@ public:
         if (timer_.queued()) loop_.remove_timer(&timer_);
         if (kick_.queued()) loop_.remove_timer(&kick_);
         sockets_.close_all();
+        update_clock_hold();  // destroyed: released, whatever c-ares still counted
     }
 
     /// True when no poll of this channel is on the ring any more.
@@ -463,6 +466,7 @@ private:
         op->st = lookup_op::state::running;
         running_.push_back(op);
         inflight_ += op->weight;
+        update_clock_hold();
         if (burst_ == 0) kick();  // ends this burst: pacing restarts from zero
         burst_ += op->weight;
         op->submit(op, rq);  // may call back synchronously
@@ -520,6 +524,18 @@ private:
     clock::duration first_try_{};  // c-ares' timeout of a first try
     bool destroyed_ = false;
     bool pumping_ = false;
+    bool holds_clock_ = false;  // see update_clock_hold
+
+    // Under a virtual clock (coio::clock_kind) the loop waits in real time while queries are
+    // out: their answers come from a server outside the loop, and c-ares times its tries
+    // with the real clock, so a jump would only make it spin until real time caught up.
+    void update_clock_hold() noexcept {
+        const bool want = !destroyed_ && inflight_ + orphans_ > 0;
+        if (want == holds_clock_) return;
+        holds_clock_ = want;
+        if (want) loop_.hold_clock();
+        else loop_.release_clock();
+    }
 };
 
 // ---------------------------------------------------------------------------------------

@@ -57,7 +57,8 @@ COIO_DECL const loop_options& validated(const loop_options& o) {
 COIO_DECL event_loop::event_loop(loop_options options)
     : options_(detail::validated(options)),
       backend_(options_.backend, options_.entries, options_.cq_entries,
-               [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this) {
+               [](void* self) noexcept { static_cast<event_loop*>(self)->on_wake(); }, this),
+      virtual_now_(std::chrono::steady_clock::now()) {
     init_introspection();
 }
 
@@ -85,13 +86,49 @@ COIO_DECL void event_loop::on_wake() noexcept {
     }
 }
 
+// The wait of an iteration under a virtual clock (the rule is documented at clock_kind).
+// Called with nothing ready. Time stands still while tasks run. The backend is polled without
+// blocking; if that completes nothing, leaves nothing to submit or dispatch, and no operation
+// that completes on its own (holds_clock) nor a to_thread call is in flight, the clock jumps to
+// the earliest timer. Polling first is what makes tests deterministic: a peer task of this
+// loop that wrote to a loopback or Unix socket, or connected, did so inside its own system
+// call, so the poll sees the result before any timer can race it. Receives and accepts do not
+// hold the clock (a test idling on a server socket must not hang or take real time). Work that
+// does hold it is waited for in real time, at most until the earliest timer, and the clock
+// then advances by the real time waited: a file operation or a worker thread finishes before
+// a timer that would race it, and one that never finishes cannot hang the loop.
+COIO_DECL void event_loop::wait_virtual() {
+    const auto may_jump = [this] { return clock_holds_ == 0 && backend_.holding() == 0; };
+    if (!timers_.empty() && may_jump()) {
+        backend_.wait(false, nullptr);
+        // Anything the poll started or woke gets its iteration first; the next one polls again.
+        if (ready_.empty() && may_jump() && backend_.quiet() && !timers_.empty() &&
+            timers_.top_deadline() > virtual_now_)
+            virtual_now_ = timers_.top_deadline();
+        return;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    if (!timers_.empty()) {
+        auto d = timers_.top_deadline() - virtual_now_;
+        if (d < clock::duration::zero()) d = clock::duration::zero();
+        backend_.wait(true, &d);
+    } else {
+        backend_.wait(true, nullptr);
+    }
+    virtual_now_ += std::chrono::steady_clock::now() - start;
+}
+
 COIO_DECL void event_loop::run_once() {
     // The one system call of the iteration: submit what was prepared, collect completions,
     // and sleep only when nothing is ready (until the nearest timer, if any).
+    // Work ready: the same under either clock, and checked first, so a virtual clock costs
+    // the hot path (task switches, sleep(0)) nothing.
     if (!ready_.empty() || stopping_) {
         backend_.wait(false, nullptr);
+    } else if (options_.clock == clock_kind::virtual_time) {
+        wait_virtual();
     } else if (!timers_.empty()) {
-        auto d = timers_.top_deadline() - clock::now();
+        auto d = timers_.top_deadline() - std::chrono::steady_clock::now();
         if (d < clock::duration::zero()) d = clock::duration::zero();
         backend_.wait(true, &d);
     } else {
@@ -99,7 +136,7 @@ COIO_DECL void event_loop::run_once() {
     }
 
     if (!timers_.empty()) {
-        const auto now = clock::now();
+        const auto now = this->now();
         while (!timers_.empty() && timers_.top_deadline() <= now) {
             detail::timer_node* t = timers_.pop();
             t->on_expire(t);
@@ -123,12 +160,14 @@ COIO_DECL void event_loop::enter_running() {
         throw invalid_state_error("coio: cannot run an event loop while another loop is running in the same thread");
     running_ = true;
     detail::running_loop = this;
+    if (options_.clock == clock_kind::virtual_time) detail::virtual_now = &virtual_now_;
 }
 
 COIO_DECL void event_loop::leave_running() noexcept {
     running_ = false;
     stopping_ = false;
     detail::running_loop = nullptr;
+    detail::virtual_now = nullptr;
 }
 
 COIO_DECL void event_loop::run_forever() {
@@ -288,13 +327,13 @@ COIO_DECL std::uint32_t next_task_id() noexcept {
     return ++id;
 }
 
-COIO_DECL task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where) noexcept
+COIO_DECL task_base::task_base(event_loop* loop, std::coroutine_handle<> root, coio::source_location where, bool schedule) noexcept
     : future_base(loop), resume_at_(root), where_file_(where.file_name()), where_line_(where.line()), id_(next_task_id()) {
     is_task_ = true;
     run = &task_base::run_step;
     ++loop->pending_tasks_;
     add_ref();  // the loop's reference, dropped when the task is done
-    loop->ready_.push(this);
+    if (schedule) loop->ready_.push(this);
 }
 
 /// The task running now. Throws invalid_state_error outside a task: coio's awaitables
@@ -370,7 +409,7 @@ COIO_DECL void task_base::leave_scope(timeout_link* s) noexcept {
 }
 
 COIO_DECL std::string task_base::name() const {
-    if (name_) return *name_;
+    if (extras_ && extras_->named) return extras_->name;
     return "Task-" + std::to_string(id_);
 }
 

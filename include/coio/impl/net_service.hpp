@@ -80,8 +80,8 @@ public:
         for (io_owner* o = owners_.front(); o; o = owners_.next(o)) o->abort();
         // Every operation was async-cancelled: their CQEs arrive within a few iterations.
         // Bounded anyway, so a kernel that never answers cannot hang loop.close().
-        const auto deadline = clock::now() + std::chrono::seconds(5);
-        while (in_flight() && clock::now() < deadline) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);  // real time, also under a virtual clock
+        while (in_flight() && std::chrono::steady_clock::now() < deadline) {
             try {
                 loop_->run_once();
             } catch (...) {

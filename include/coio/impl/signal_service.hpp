@@ -78,6 +78,7 @@ public:
     explicit signal_service(event_loop& loop) : loop_(&loop) {
         sigemptyset(&fd_mask_);
         reader_.self = this;
+        reader_.background = true;  // waits for a signal that may never come: a virtual clock need not wait for it
     }
     signal_service(const signal_service&) = delete;
     signal_service& operator=(const signal_service&) = delete;
@@ -148,8 +149,8 @@ public:
         // The read's completion arrives within an iteration or two; bounded anyway, so a
         // kernel that never answers cannot hang loop.close() (the fd then stays open until
         // the service is destroyed, after the backend is torn down).
-        const auto deadline = clock::now() + std::chrono::seconds(5);
-        while (reader_.armed && clock::now() < deadline) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);  // real time, also under a virtual clock
+        while (reader_.armed && std::chrono::steady_clock::now() < deadline) {
             try {
                 loop_->run_once();
             } catch (...) {

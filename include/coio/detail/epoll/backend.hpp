@@ -91,6 +91,17 @@ public:
     /// the file operations (openat, close, statx, fsync, renameat), which would block the loop here:
     /// coio::file runs them on the loop's thread pool instead.
     void submit(operation& op) {
+        start(op);
+        if (holds_clock(op)) ++holding_;  // after start: an operation refused there is not in flight
+    }
+
+    /// Operations in flight that hold a virtual clock (see holds_clock).
+    [[nodiscard]] std::size_t holding() const noexcept { return holding_; }
+    /// True when no result waits to be dispatched (a virtual clock may jump).
+    [[nodiscard]] bool quiet() const noexcept { return done_.empty(); }
+
+private:
+    void start(operation& op) {
         switch (op.code) {
         case op_code::openat:
         case op_code::close:
@@ -157,6 +168,8 @@ public:
         wait_on(op, is_output(op.code) ? &fd_state::writers : &fd_state::readers);
     }
 
+public:
+
     /// Cancels a waiting operation (see the file comment). Never throws.
     void cancel(operation& op) noexcept {
         if (!op.backend_list || op.backend_list == &done_) return;  // not waiting, or its result is in
@@ -179,6 +192,7 @@ public:
         for (std::size_t k = done_.size(); k > 0; --k) {
             operation* op = done_.pop_front();
             op->backend_list = nullptr;
+            if (!(op->backend_flags & op_more) && holds_clock(*op)) --holding_;
             op->complete(op, op->backend_res, op->backend_flags);
         }
         for (int i = 0; i < n; ++i) {
@@ -417,8 +431,11 @@ private:
 
     // Completes `op` now (during the dispatch). A multishot operation stays linked while
     // `flags` has op_more.
-    static void deliver(operation& op, int res, unsigned flags) noexcept {
-        if (!(flags & op_more)) op.backend_list = nullptr;
+    void deliver(operation& op, int res, unsigned flags) noexcept {
+        if (!(flags & op_more)) {
+            op.backend_list = nullptr;
+            if (holds_clock(op)) --holding_;
+        }
         op.complete(&op, res, flags);
     }
 
@@ -499,6 +516,7 @@ private:
     wake_handler on_wake_;
     void* wake_ctx_;
     std::uint64_t enter_calls_ = 0;
+    std::size_t holding_ = 0;
     bool have_pwait2_ = true;
     std::vector<std::unique_ptr<fd_state>> fds_;  // by descriptor number
     op_list done_;              // results waiting for the next wait()

@@ -120,6 +120,7 @@ public:
             throw std::system_error(e, std::system_category(), "coio: eventfd");
         }
         wake_op_.owner = this;
+        wake_op_.background = true;
         wake_op_.complete = [](operation* op, int, unsigned) noexcept {
             auto* self = static_cast<wake_operation*>(op)->owner;
             if (self->closed_) return;
@@ -161,6 +162,7 @@ public:
         io_uring_sqe* sqe = get_sqe();
         prepare(sqe, op);
         io_uring_sqe_set_data(sqe, &op);
+        if (holds_clock(op)) ++holding_;
     }
     /// Asks the kernel to cancel `op` (it still completes; see operation.hpp). Best effort: when
     /// the ring is broken the operation completes on its own.
@@ -209,8 +211,10 @@ public:
         unsigned seen = 0;
         io_uring_for_each_cqe(&ring_, head, cqe) {
             ++seen;
-            if (auto* op = reinterpret_cast<operation*>(static_cast<std::uintptr_t>(cqe->user_data)))
+            if (auto* op = reinterpret_cast<operation*>(static_cast<std::uintptr_t>(cqe->user_data))) {
+                if (!(cqe->flags & IORING_CQE_F_MORE) && holds_clock(*op)) --holding_;
                 op->complete(op, cqe->res, cqe->flags);
+            }
         }
         io_uring_cq_advance(&ring_, seen);
     }
@@ -229,6 +233,10 @@ public:
     [[nodiscard]] unsigned ring_flags() const noexcept { return flags_; }
     /// io_uring_enter calls made so far.
     [[nodiscard]] std::uint64_t enter_calls() const noexcept { return enter_calls_; }
+    /// Operations in flight that hold a virtual clock (see holds_clock).
+    [[nodiscard]] std::size_t holding() const noexcept { return holding_; }
+    /// True when nothing waits to be submitted or dispatched (a virtual clock may jump).
+    [[nodiscard]] bool quiet() const noexcept { return io_uring_sq_ready(&ring_) == 0 && io_uring_cq_ready(&ring_) == 0; }
 
 private:
     struct wake_operation : operation {
@@ -322,6 +330,7 @@ private:
     io_uring ring_{};
     unsigned flags_ = 0;
     std::uint64_t enter_calls_ = 0;
+    std::size_t holding_ = 0;
     int wake_fd_ = -1;
     wake_operation wake_op_;
     wake_handler on_wake_;

@@ -152,7 +152,8 @@ void print_call_graph(const Task& t, std::ostream& os);
 
 } // namespace coio
 
-#include <coio/loop.hpp>  // the bodies (impl/call_graph.hpp) come with the loop
+#include <coio/loop.hpp>
+#include <coio/impl/call_graph.hpp>  // the bodies (header-only: already there with the loop's)
 
 namespace coio {
 template <detail::task_handle Task>

@@ -529,4 +529,6 @@ COIO_DECL task_base& require_current_task();
 #include <coio/impl/loop.hpp>  // the bodies (with COIO_SEPARATE_COMPILATION: in one file only)
 #endif
 #include <coio/impl/signal_service.hpp>  // add_signal_handler, remove_signal_handler
-#include <coio/impl/call_graph.hpp>      // dump_tasks, call graphs, debug mode
+#if COIO_DEFINE_BODIES
+#include <coio/impl/call_graph.hpp>      // dump_tasks, debug mode (else <coio/call_graph.hpp> has it)
+#endif

@@ -1,6 +1,7 @@
 // coio/impl/call_graph.hpp - the bodies of coio/call_graph.hpp, event_loop::dump_tasks and
 // debug mode (slow steps, never-awaited coros, tasks pending at close, the dump signal).
-// Not API: included by <coio/loop.hpp> at its end.
+// Not API: included by <coio/call_graph.hpp>, and by <coio/loop.hpp> at its end where the
+// loop's bodies are compiled (see detail/decl.hpp).
 //
 // Contracts:
 //  * Nothing here runs on the hot path unless debug mode is on: a call graph is built from
@@ -28,7 +29,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <memory>
 #include <ostream>
 #include <sstream>

@@ -29,19 +29,15 @@
 # PER_PROGRAM_TIMEOUT (seconds, default 120). Total runtime is about a minute on 2 cores.
 set -euo pipefail
 
-if [[ $# -ne 1 || ! -d $1 ]]; then
-    echo "usage: $0 BUILD_DIR   (a configured and built coio build tree)" >&2
-    exit 2
-fi
-build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../common.sh
+source "$here/../common.sh"
+coio_build_dir "$@"
 spawn_n=${SPAWN_N:-1000000}
 py_spawn_n=${PY_SPAWN_N:-200000}
 rounds=${ROUNDS:-5}
 spawn_filter=${COIO_SPAWN_FILTER:-'[Ss]pawn|[Gg]ather|await_ready'}
 limit=${PER_PROGRAM_TIMEOUT:-120}
-python=/usr/bin/python3
-[[ -x $python ]] || python=$(command -v python3)
 
 work=$(mktemp -d /tmp/coio-core-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -10,26 +10,18 @@
 # PER_PROGRAM_TIMEOUT (seconds, default 300).
 set -euo pipefail
 
-if [[ $# -ne 1 || ! -d $1 ]]; then
-    echo "usage: $0 BUILD_DIR   (a configured and built coio build tree)" >&2
-    exit 2
-fi
-build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../common.sh
+source "$here/../common.sh"
+coio_build_dir "$@"
 limit=${PER_PROGRAM_TIMEOUT:-300}
-bench=""
-for dir in "$build/benchmarks/files" "$build/files" "$build"; do
-    if [[ -x $dir/file_bench ]]; then bench=$dir/file_bench; break; fi
-done
-[[ -n $bench ]] || { echo "file_bench not found under $build" >&2; exit 2; }
+bench=$(coio_find_program files file_bench)
 args=(--big-mib "${BIG_MIB:-1024}" --count "${COUNT:-10000}" --concurrency "${CONCURRENCY:-256}" --rounds "${ROUNDS:-3}")
 
 for backend in io_uring epoll; do
     echo "== coio file_bench, COIO_BACKEND=$backend"
     COIO_BACKEND=$backend timeout "$limit" "$bench" "${args[@]}"
 done
-python=/usr/bin/python3
-[[ -x $python ]] || python=$(command -v python3)
 echo "== Python asyncio ($($python --version 2>&1)), to_thread(open().read) per file"
 timeout "$limit" "$python" "$here/ref_asyncio_files.py" --count "${COUNT:-10000}" \
     --concurrency "${CONCURRENCY:-256}" --rounds "${ROUNDS:-3}"

@@ -10,18 +10,12 @@
 # PER_PROGRAM_TIMEOUT (seconds, default 300).
 set -euo pipefail
 
-if [[ $# -ne 1 || ! -d $1 ]]; then
-    echo "usage: $0 BUILD_DIR   (a configured and built coio build tree)" >&2
-    exit 2
-fi
-build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../common.sh
+source "$here/../common.sh"
+coio_build_dir "$@"
 limit=${PER_PROGRAM_TIMEOUT:-300}
-bench=""
-for dir in "$build/benchmarks/subprocess" "$build/subprocess" "$build"; do
-    if [[ -x $dir/spawn_bench ]]; then bench=$dir/spawn_bench; break; fi
-done
-[[ -n $bench ]] || { echo "spawn_bench not found under $build" >&2; exit 2; }
+bench=$(coio_find_program subprocess spawn_bench)
 args=(--count "${COUNT:-1000}" --rounds "${ROUNDS:-3}")
 
 declare -A rate
@@ -33,8 +27,6 @@ done
 line=$(timeout "$limit" "$bench" "${args[@]}" --raw)
 echo "$line"
 raw=$(sed -E 's/.*: ([0-9]+) processes.*/\1/' <<<"$line")
-python=/usr/bin/python3
-[[ -x $python ]] || python=$(command -v python3)
 line=$(timeout "$limit" "$python" "$here/ref_asyncio_spawn.py" "${args[@]}")
 echo "$line ($($python --version 2>&1))"
 py=$(sed -E 's/.*: ([0-9]+) processes.*/\1/' <<<"$line")

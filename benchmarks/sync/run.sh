@@ -9,25 +9,14 @@
 #              PER_PROGRAM_TIMEOUT (seconds, default 300).
 set -euo pipefail
 
-if [[ $# -ne 1 || ! -d $1 ]]; then
-    echo "usage: $0 BUILD_DIR   (a configured and built coio build tree)" >&2
-    exit 2
-fi
-build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../common.sh
+source "$here/../common.sh"
+coio_build_dir "$@"
 limit=${PER_PROGRAM_TIMEOUT:-300}
 min_time=${MIN_TIME:-0.5}
-python=/usr/bin/python3
-[[ -x $python ]] || python=$(command -v python3)
 
-bench=""
-for dir in "$build/benchmarks/sync" "$build/sync" "$build"; do
-    if [[ -x $dir/bench_sync ]]; then bench=$dir/bench_sync; break; fi
-done
-if [[ -z $bench ]]; then
-    echo "bench_sync not found under $build (is libbenchmark-dev installed?)" >&2
-    exit 2
-fi
+bench=$(coio_find_program sync bench_sync)  # built only with libbenchmark-dev
 # libbenchmark >= 1.8 wants a unit ("0.5s"); 1.7 (Debian 12) wants a plain number.
 version=$(pkg-config --modversion benchmark 2>/dev/null || echo 0)
 if [[ $(printf '%s\n' 1.8 "$version" | sort -V | head -n 1) == 1.8 && $min_time != *s ]]; then

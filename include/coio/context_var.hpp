@@ -66,7 +66,9 @@ public:
     /// Move-only; usable once.
     class token {
     public:
+        /// Move-only: a token is spent by one reset().
         token(token&&) noexcept = default;
+        /// Move-only: a token is spent by one reset().
         token& operator=(token&&) noexcept = default;
         /// The variable this token belongs to.
         [[nodiscard]] const context_var& var() const noexcept { return *var_; }

@@ -79,7 +79,9 @@ public:
             // Idle: a large write goes to the socket from the caller's memory first (see
             // direct_send_min); what it refuses, or a small write, is sent from wsend_ in
             // this loop iteration's submission.
-            if (data.size() >= direct_send_min && !core().cfg_.pipe) {  // a pipe has no send(2)
+            // Not for a pipe: it has no send(2), and on io_uring it is blocking (pipe.hpp), so a
+            // direct write(2) could block the loop.
+            if (data.size() >= direct_send_min && !core().cfg_.pipe) {
                 data = data.subspan(send_now(data));
                 if (data.empty()) return;
             }

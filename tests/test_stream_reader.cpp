@@ -233,6 +233,41 @@ TEST_CASE("stream_reader: large transfers and the 2 x limit pause") {
     }
 }
 
+TEST_CASE("stream_reader: a copying reader of a stream that outruns it receives on demand - and eagerly again once the stream runs dry") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.limit = 4096});  // multishot
+        std::string data(48 << 20, '\0');
+        for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 13) >> 2);
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+            co_await s.sendall(d);
+        }(c.peer, data));
+        std::string got = co_await c.reader.read(100);  // a copying consumer (read(n))
+        co_await coio::sleep(50ms);
+        // The data outran the reader: receiving paused at 2 x limit. Read what was buffered.
+        while (c.reader.buffered() > 0) got += co_await c.reader.read(4096);
+        // From now on this reader receives on demand, one recv per read that finds nothing
+        // buffered (with a multishot receive re-armed, the buffer would fill up again now).
+        co_await coio::sleep(20ms);
+        CHECK(c.reader.buffered() == 0);
+        got += co_await c.reader.read(4096);
+        CHECK(c.reader.buffered() < (1u << 20));
+        while (got.size() < data.size()) {
+            std::string part = co_await c.reader.read(65536);
+            REQUIRE(!part.empty());
+            got += part;
+        }
+        co_await sender;
+        CHECK(got.size() == data.size());
+        CHECK(got == data);
+        // The stream ran dry (the last recv came back short): it reads eagerly again, so a
+        // message arriving while nobody reads is received and buffered.
+        co_await c.peer.sendall("tail");
+        for (int i = 0; i < 100 && c.reader.buffered() < 4; ++i) co_await coio::sleep(5ms);
+        CHECK(c.reader.buffered() == 4);
+        { auto t = co_await c.reader.read(4); CHECK(t == "tail"); }
+    });
+}
+
 TEST_CASE("stream_reader: peer reset mid-read is connection reset - after buffered data") {
     for (bool ms : modes()) {
         INFO("multishot=" << ms);

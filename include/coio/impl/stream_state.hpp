@@ -18,6 +18,7 @@
 //    runs until they completed. After that (detach) nothing touches the loop again.
 #pragma once
 
+#include <coio/backend.hpp>
 #include <coio/impl/net_service.hpp>
 #include <coio/impl/stream_core.hpp>
 #include <coio/impl/stream_receive.hpp>
@@ -48,7 +49,8 @@ public:
             bufs_ = svc_->buffers();
             if (!bufs_) cfg_.multishot = false;  // no buffer rings on this kernel
         }
-        if (cfg_.multishot) start_eager_receive();  // read eagerly, as an asyncio transport does
+        direct_send_ = !cfg_.pipe && loop_->backend() == backend::epoll;
+        start_eager_receive();  // multishot: read eagerly, as an asyncio transport does
     }
     ~stream_state() {
         stop_waiting_for_buffer();

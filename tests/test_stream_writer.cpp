@@ -90,6 +90,36 @@ TEST_CASE("stream_writer: the send in flight is not buffered - drain waits only 
     });
 }
 
+TEST_CASE("stream_writer: write(std::string&&) takes a large string over - order with other writes holds") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.write_high_water = 1 << 16});
+        auto pattern = [](std::size_t n, int seed) {
+            std::string s(n, '\0');
+            for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 7 + static_cast<std::size_t>(seed)) >> 1);
+            return s;
+        };
+        const std::string big1 = pattern(100000, 1), big2 = pattern(3 << 20, 2), big3 = pattern(20000, 3);
+        const std::size_t total = 3 * (4 + big1.size() + 3 + big2.size() + 4 + big3.size());
+        auto receiver = coio::create_task(recv_exactly(c.peer, total));  // drain needs a reader
+        std::string expected;
+        for (int round = 0; round < 3; ++round) {
+            c.writer.write("head");                   // small: buffered
+            c.writer.write(std::string(big1));        // taken over (idle or behind a send)
+            c.writer.write(std::string_view("mid"));  // small, behind a taken-over string
+            std::string moved = big2;
+            c.writer.write(std::move(moved));         // taken over
+            c.writer.write(std::string("tiny"));      // an rvalue below the threshold: copied
+            c.writer.write(big3);                     // an lvalue: copied
+            expected += "head" + big1 + "mid" + big2 + "tiny" + big3;
+            CHECK(c.writer.write_buffer_size() <= expected.size());
+            co_await c.writer.drain();
+        }
+        auto got = co_await receiver;
+        CHECK(got.size() == expected.size());
+        CHECK(got == expected);
+    });
+}
+
 TEST_CASE("stream_writer: write_eof half-closes - the other direction still works") {
     run_test([]() -> coio::coro<void> {
         auto c = co_await connect_pair();

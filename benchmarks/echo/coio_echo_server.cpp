@@ -3,7 +3,8 @@
 // Each connection is handled by one coroutine: read_chunk() (the receive buffer itself, no
 // copy), write() it back (sent straight from that buffer, which returns to the ring once
 // sent), drain() (flow control). --read read_into copies into a 64 KiB frame buffer and
-// write() copies again (the asyncio way); --read read uses read() returning std::string.
+// write() copies again (the asyncio way); --read read uses read() returning std::string, and
+// write(std::move(s)), which takes the string over.
 // With --threads N, N threads each run their own loop and listening socket on the same port
 // (SO_REUSEPORT): thread-per-core.
 //
@@ -84,7 +85,7 @@ coio::coro<void> echo_read(coio::stream_reader reader, coio::stream_writer write
         for (;;) {
             std::string data = co_await reader.read(64 * 1024);
             if (data.empty()) break;
-            writer.write(data);
+            writer.write(std::move(data));  // taken over, not copied (write(std::string&&))
             co_await writer.drain();
         }
     } catch (const std::system_error&) {

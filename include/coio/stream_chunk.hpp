@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -51,21 +52,12 @@ public:
     /// An empty chunk (what read_chunk returns at EOF).
     stream_chunk() noexcept = default;
     /// Takes over `o`'s memory; `o` becomes empty.
-    stream_chunk(stream_chunk&& o) noexcept
-        : data_(std::exchange(o.data_, nullptr)),
-          size_(std::exchange(o.size_, 0)),
-          ring_(std::exchange(o.ring_, nullptr)),
-          bid_(o.bid_),
-          owned_(std::move(o.owned_)) {}
+    stream_chunk(stream_chunk&& o) noexcept { take(o); }
     /// Releases this chunk's memory, then takes over `o`'s.
     stream_chunk& operator=(stream_chunk&& o) noexcept {
         if (this != &o) {
             reset();
-            data_ = std::exchange(o.data_, nullptr);
-            size_ = std::exchange(o.size_, 0);
-            ring_ = std::exchange(o.ring_, nullptr);
-            bid_ = o.bid_;
-            owned_ = std::move(o.owned_);
+            take(o);
         }
         return *this;
     }
@@ -101,6 +93,7 @@ public:
         size_ = 0;
         if (auto* r = std::exchange(ring_, nullptr)) r->give_back(bid_);
         owned_ = {};
+        owned_str_ = {};
     }
 
     /// Internal: takes buffer `bid` of `ring`, holding `n` received bytes.
@@ -120,6 +113,22 @@ public:
         c.size_ = n;
         return c;
     }
+    /// Internal: the string of a from_string chunk, taken out for reuse (an empty string for
+    /// any other chunk); the chunk is left empty.
+    [[nodiscard]] std::string take_string() noexcept {
+        std::string s;
+        s.swap(owned_str_);
+        reset();
+        return s;
+    }
+    /// Internal: owns `s` (stream_writer::write(std::string&&)); its bytes are the data.
+    [[nodiscard]] static stream_chunk from_string(std::string s) noexcept {
+        stream_chunk c;
+        c.owned_str_ = std::move(s);
+        c.data_ = reinterpret_cast<const std::byte*>(c.owned_str_.data());
+        c.size_ = c.owned_str_.size();
+        return c;
+    }
 
 private:
     const std::byte* data_ = nullptr;
@@ -127,6 +136,22 @@ private:
     detail::provided_buffer_ring* ring_ = nullptr;  // set: we hold buffer bid_ of ring_
     unsigned bid_ = 0;
     std::vector<std::byte> owned_;  // the memory when not a ring buffer
+    std::string owned_str_;         // or a string written with write(std::string&&)
+
+    void take(stream_chunk& o) noexcept {
+        data_ = std::exchange(o.data_, nullptr);
+        size_ = std::exchange(o.size_, 0);
+        ring_ = std::exchange(o.ring_, nullptr);
+        bid_ = o.bid_;
+        owned_ = std::move(o.owned_);
+        if (!o.owned_str_.empty()) {
+            // A short string keeps its bytes inside itself: find them again after the move.
+            const auto off = data_ - reinterpret_cast<const std::byte*>(o.owned_str_.data());
+            owned_str_ = std::move(o.owned_str_);
+            o.owned_str_.clear();
+            data_ = reinterpret_cast<const std::byte*>(owned_str_.data()) + off;
+        }
+    }
 };
 
 } // namespace coio

@@ -13,6 +13,7 @@
 #include <coio/stream_chunk.hpp>
 #include <coio/stream_errors.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <stdexcept>
@@ -108,7 +109,23 @@ public:
             co_return s.take(s.buffered());
         }
         s.prepare_read_into();  // copies straight from received buffers, as read_into
-        if (!s.buffered() && !s.ended()) co_await detail::read_wait_awaiter(s, {});
+        if (!s.buffered() && !s.ended()) {
+            if (s.streaming_on_demand()) {
+                // Data streams in faster than it is read, and the recv will fill what it asks:
+                // receive straight into the string returned, not through the stream's buffer.
+                // The string is the one a write(std::string&&) sent last, if any (no
+                // allocation, no fill); a new one costs a fill of its size, as much as the
+                // copy it saves, so short messages (no streaming) keep the copy.
+                std::string out = s.take_spare_string();
+                out.resize(std::min(static_cast<std::size_t>(n), direct_read_max));
+                if (const std::size_t got = co_await detail::read_wait_awaiter(s, std::as_writable_bytes(std::span(out)))) {
+                    out.resize(got);
+                    co_return out;
+                }
+            } else {
+                co_await detail::read_wait_awaiter(s, {});
+            }
+        }
         if (s.buffered()) co_return s.take_some(static_cast<std::size_t>(n));
         s.check_read_error();
         co_return std::string();
@@ -244,6 +261,9 @@ public:
     [[nodiscard]] std::size_t limit() const noexcept { return s_ ? s_->limit() : 0; }
 
 private:
+    /// The most read(n) receives straight into its result string (asyncio's transport reads
+    /// 64 KiB at a time too); a larger n may return less, as read(n) always may.
+    static constexpr std::size_t direct_read_max = 64 * 1024;
     detail::stream_state& state() const {
         if (!s_) throw invalid_state_error("coio: stream_reader is empty (moved from or default-constructed)");
         return *s_;

@@ -14,6 +14,7 @@
 #include <coio/stream_chunk.hpp>
 
 #include <any>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -107,6 +108,18 @@ public:
     /// Cancellation: not a suspension point.
     /// Example: `auto c = co_await reader.read_chunk(); writer.write(std::move(c));`
     void write(stream_chunk chunk) { state().write(std::move(chunk)); }
+    /// Takes over a string and sends it from its own memory when it is large (16 KiB or
+    /// more: no copy, as for a chunk), else buffers its characters as write(string_view)
+    /// does. Only for a std::string passed as an rvalue; an lvalue is copied by
+    /// write(string_view). Bytes written before are sent before it.
+    /// Throws: invalid_state_error after close() or write_eof().
+    /// Cancellation: not a suspension point.
+    /// Example: `std::string s = co_await reader.read(65536); writer.write(std::move(s));`
+    template <class S>
+        requires std::same_as<S, std::string>
+    void write(S&& data) {
+        state().write(std::move(data));
+    }
     /// Buffers the characters of `data`. See write(std::span<const std::byte>).
     /// Example: `writer.write("hello\n");`
     void write(std::string_view data) { state().write(std::as_bytes(std::span(data.data(), data.size()))); }

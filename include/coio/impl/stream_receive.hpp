@@ -259,6 +259,10 @@ public:
         return s;
     }
 
+    /// True while a copying consumer receives on demand because data streams in (multishot
+    /// mode, see the contract "On demand"): the next recv will most likely fill what it asks.
+    [[nodiscard]] bool streaming_on_demand() const noexcept { return on_demand_ && core().cfg_.multishot; }
+
     /// Throws invalid_state_error if another task is reading or the loop is closed.
     void check_can_read() const {
         check_single_reader();

@@ -90,6 +90,26 @@ public:
             wbuf_.insert(wbuf_.end(), data.begin(), data.end());
         }
     }
+    /// write(std::string&&): a large string is taken over and sent from its own memory (no
+    /// copy; on epoll a send(2) is tried first, as for write(bytes)); a small one is copied
+    /// as write(bytes) does, where it joins the other small writes in one send.
+    /// Throws: as write(bytes).
+    void write(std::string&& s) {
+        if (s.size() < direct_send_min) {
+            write(std::as_bytes(std::span(s.data(), s.size())));
+            return;
+        }
+        check_can_write();
+        if (werr_) return;
+        std::size_t sent = 0;
+        if (direct_send_ && wq_.empty() && sstate_ == send_state::idle) {
+            sent = send_now(std::as_bytes(std::span(s.data(), s.size())));
+            if (sent == s.size()) return;
+        }
+        stream_chunk c = stream_chunk::from_string(std::move(s));
+        c.remove_prefix(sent);
+        write(std::move(c));
+    }
     /// write(chunk): queues the chunk itself; it is sent from its own memory and released
     /// when sent (or when the connection fails or is aborted). Throws: as write(bytes).
     void write(stream_chunk c) {
@@ -142,6 +162,13 @@ public:
     /// True when everything written has been sent and no send is in flight (sendfile may
     /// take over the send half).
     [[nodiscard]] bool send_idle() const noexcept { return sstate_ == send_state::idle && unsent_bytes() == 0; }
+    /// A string that write(std::string&&) took over and that has been sent, for read(n) to
+    /// receive into (an echo or proxy then allocates nothing per message); empty if none.
+    [[nodiscard]] std::string take_spare_string() noexcept {
+        std::string s;
+        s.swap(spare_);
+        return s;
+    }
     /// True while sendfile runs.
     [[nodiscard]] bool external_send() const noexcept { return external_send_; }
 
@@ -323,7 +350,9 @@ private:
                 }
                 sent -= n;
                 wq_bytes_ -= n;
-                wq_.pop();  // the popped chunk is destroyed here
+                stream_chunk done = wq_.pop();
+                if (spare_.capacity() < spare_min) spare_ = done.take_string();  // see take_spare_string
+
             }
         }
         send_chunks_ = 0;
@@ -362,6 +391,8 @@ private:
     send_state sstate_ = send_state::idle;
     write_end wend_ = write_end::open;
     bool external_send_ = false;  // sendfile owns the send half (sstate_ is `sending`)
+    std::string spare_;           // see take_spare_string
+    static constexpr std::size_t spare_min = 4096;  // smaller strings are not worth keeping
 };
 
 } // namespace coio::detail

@@ -116,6 +116,7 @@ public:
                 // The string is the one a write(std::string&&) sent last, if any (no
                 // allocation, no fill); a new one costs a fill of its size, as much as the
                 // copy it saves, so short messages (no streaming) keep the copy.
+                s.keep_spare(true);
                 std::string out = s.take_spare_string();
                 out.resize(std::min(static_cast<std::size_t>(n), direct_read_max));
                 if (const std::size_t got = co_await detail::read_wait_awaiter(s, std::as_writable_bytes(std::span(out)))) {
@@ -123,6 +124,7 @@ public:
                     co_return out;
                 }
             } else {
+                s.keep_spare(false);
                 co_await detail::read_wait_awaiter(s, {});
             }
         }

@@ -169,6 +169,13 @@ public:
         s.swap(spare_);
         return s;
     }
+    /// Whether sent strings are kept for take_spare_string: read(n) turns it on while it
+    /// receives into strings and off otherwise, so an idle connection holds no spare.
+    void keep_spare(bool on) noexcept {
+        if (keep_spare_ == on) return;
+        keep_spare_ = on;
+        if (!on) std::string().swap(spare_);
+    }
     /// True while sendfile runs.
     [[nodiscard]] bool external_send() const noexcept { return external_send_; }
 
@@ -351,7 +358,10 @@ private:
                 sent -= n;
                 wq_bytes_ -= n;
                 stream_chunk done = wq_.pop();
-                if (spare_.capacity() < spare_min) spare_ = done.take_string();  // see take_spare_string
+                if (keep_spare_ && spare_.capacity() < spare_min) {  // see take_spare_string
+                    std::string str = done.take_string();
+                    if (str.capacity() >= spare_min && str.capacity() <= spare_max) spare_.swap(str);
+                }
 
             }
         }
@@ -392,7 +402,11 @@ private:
     write_end wend_ = write_end::open;
     bool external_send_ = false;  // sendfile owns the send half (sstate_ is `sending`)
     std::string spare_;           // see take_spare_string
-    static constexpr std::size_t spare_min = 4096;  // smaller strings are not worth keeping
+    bool keep_spare_ = false;     // see keep_spare
+    // Kept strings: smaller ones are not worth it, larger ones hold too much memory for a
+    // read(n) of at most 64 KiB.
+    static constexpr std::size_t spare_min = 4096;
+    static constexpr std::size_t spare_max = 256 * 1024;
 };
 
 } // namespace coio::detail

@@ -16,6 +16,7 @@
 #   ref      <bin>/ref_uring_echo_server            plain liburing, the physical limit
 #   coio     <build>/benchmarks/echo/coio_echo_server, else <bin>/coio_echo_server,
 #            else <build>/examples/echo_server
+#   coio-read   the coio server's asyncio-style loop (--read read: read(65536), write, drain)
 #   asio     <bin>/asio_echo_server                 Asio C++20 coroutines, io_uring backend
 #   coio-epoll  the coio server with COIO_BACKEND=epoll
 #   asio-epoll  <bin>/asio_epoll_echo_server        the same Asio server on its epoll reactor
@@ -110,7 +111,13 @@ add_server() { names+=("$1"); cmds+=("$2"); }
 [[ -x $bin/ref_uring_echo_server ]] && add_server ref "$bin/ref_uring_echo_server --port {port}"
 for cand in "$build/benchmarks/echo/coio_echo_server" "$bin/coio_echo_server" \
             "$build/examples/echo_server"; do
-    if [[ -x $cand ]]; then add_server coio "$cand --port {port}"; break; fi
+    if [[ -x $cand ]]; then
+        add_server coio "$cand --port {port}"
+        # The asyncio-style loop (read(65536), write(std::move(data)), drain) next to the
+        # zero-copy one (the example server is that loop already).
+        [[ $cand == */coio_echo_server ]] && add_server coio-read "$cand --read read --port {port}"
+        break
+    fi
 done
 [[ -x $bin/asio_echo_server ]] && add_server asio "$bin/asio_echo_server --port {port}"
 # The epoll backend: the same coio server, told by COIO_BACKEND to run on epoll, next to

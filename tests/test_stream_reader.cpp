@@ -268,6 +268,36 @@ TEST_CASE("stream_reader: a copying reader of a stream that outruns it receives 
     });
 }
 
+TEST_CASE("stream_reader: a chunk reader after a copying one on demand reads eagerly again") {
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.limit = 4096});  // multishot
+        std::string data(16 << 20, '\0');
+        for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 11) >> 2);
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+            co_await s.sendall(d);
+        }(c.peer, data));
+        std::string got = co_await c.reader.read(100);
+        co_await coio::sleep(50ms);
+        while (c.reader.buffered() > 0) got += co_await c.reader.read(4096);
+        co_await coio::sleep(20ms);
+        CHECK(c.reader.buffered() == 0);  // on demand: nothing without a reader
+        // A chunk reader wants the ring's buffers: the multishot receive is armed again, and
+        // data arrives while nobody reads.
+        coio::stream_chunk ch = co_await c.reader.read_chunk();
+        got.append(ch.view());
+        ch.reset();
+        for (int i = 0; i < 100 && c.reader.buffered() == 0; ++i) co_await coio::sleep(5ms);
+        CHECK(c.reader.buffered() > 0);
+        while (got.size() < data.size()) {
+            coio::stream_chunk part = co_await c.reader.read_chunk();
+            REQUIRE(!part.empty());
+            got.append(part.view());
+        }
+        co_await sender;
+        CHECK(got == data);
+    });
+}
+
 TEST_CASE("stream_reader: an echo of read(n) and write(std::move) - strings received into and reused - data intact") {
     run_test([]() -> coio::coro<void> {
         auto c = co_await connect_pair({.limit = 4096});  // streams soon outrun the echo: on demand

@@ -179,8 +179,12 @@ public:
         }
     }
 
-    /// A chunk read starts: later receives keep their ring buffers.
-    void prepare_chunk_read() noexcept { consumer_ = consumer_kind::chunks; }
+    /// A chunk read starts: later receives keep their ring buffers, so a multishot-mode
+    /// stream that was receiving on demand for a copying reader goes back to the ring.
+    void prepare_chunk_read() noexcept {
+        consumer_ = consumer_kind::chunks;
+        if (on_demand_ && core().cfg_.multishot) on_demand_ = false;
+    }
     /// A read_into or read(n) starts: it copies from rbuf_ and the queue (take_into,
     /// take_some), so nothing is flattened, and later receives are queued unless appending to
     /// rbuf_ keeps the order.

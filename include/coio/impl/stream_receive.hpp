@@ -263,9 +263,12 @@ public:
         return s;
     }
 
-    /// True while a copying consumer receives on demand because data streams in (multishot
-    /// mode, see the contract "On demand"): the next recv will most likely fill what it asks.
-    [[nodiscard]] bool streaming_on_demand() const noexcept { return on_demand_ && core().cfg_.multishot; }
+    /// True while a copying consumer receives on demand and data streams in (multishot mode:
+    /// see the contract "On demand"; plain mode: the last recv filled all it asked for): the
+    /// next recv will most likely fill what it asks too.
+    [[nodiscard]] bool streaming_on_demand() const noexcept {
+        return on_demand_ && (core().cfg_.multishot || last_full_);
+    }
 
     /// Throws invalid_state_error if another task is reading or the loop is closed.
     void check_can_read() const {
@@ -566,7 +569,8 @@ private:
     /// receive, which waits for the next burst more cheaply than a recv per read (see the
     /// contract "On demand" at the top).
     void note_received(std::size_t got) noexcept {
-        if (got < recv_asked_ && on_demand_ && core().cfg_.multishot) on_demand_ = false;
+        last_full_ = got == recv_asked_;
+        if (!last_full_ && on_demand_ && core().cfg_.multishot) on_demand_ = false;
     }
 
     void on_recv_multishot(int res, unsigned flags) noexcept {
@@ -673,6 +677,7 @@ private:
     /// copying consumer while data streams in; see the contract "On demand").
     bool on_demand_ = false;
     std::size_t recv_asked_ = 0;    // bytes the one-shot recv in flight (or the last) asked for
+    bool last_full_ = false;        // the last one-shot recv filled all it asked for
 };
 
 } // namespace coio::detail

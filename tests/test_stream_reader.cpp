@@ -300,32 +300,32 @@ TEST_CASE("stream_reader: a chunk reader after a copying one on demand reads eag
 
 TEST_CASE("stream_reader: an echo of read(n) and write(std::move) - strings received into and reused - data intact") {
     for (bool ms : modes()) {
-    INFO("multishot=" << ms);
-    run_test([ms]() -> coio::coro<void> {
-        // Multishot: the stream soon outruns the echo and receives on demand; plain: full recvs.
-        auto c = co_await connect_pair({.limit = 4096, .multishot_recv = ms});
-        std::string data(24 << 20, '\0');
-        for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 29) >> 3);
-        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
-            co_await s.sendall(d);
-            co_await s.shutdown(SHUT_WR);
-        }(c.peer, data));
-        auto receiver = coio::create_task(recv_exactly(c.peer, data.size()));
-        std::size_t echoed = 0;
-        for (int i = 0;; ++i) {
-            std::string part = co_await c.reader.read(i % 7 == 0 ? 1000 : 65536);  // sizes vary
-            if (part.empty()) break;
-            REQUIRE(part.size() <= 65536);
-            echoed += part.size();
-            c.writer.write(std::move(part));
-            co_await c.writer.drain();
-        }
-        CHECK(echoed == data.size());
-        co_await sender;
-        auto got = co_await receiver;
-        CHECK(got.size() == data.size());
-        CHECK(got == data);
-    });
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            // Multishot: the stream soon outruns the echo and receives on demand; plain: full recvs.
+            auto c = co_await connect_pair({.limit = 4096, .multishot_recv = ms});
+            std::string data(24 << 20, '\0');
+            for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 29) >> 3);
+            auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+                co_await s.sendall(d);
+                co_await s.shutdown(SHUT_WR);
+            }(c.peer, data));
+            auto receiver = coio::create_task(recv_exactly(c.peer, data.size()));
+            std::size_t echoed = 0;
+            for (int i = 0;; ++i) {
+                std::string part = co_await c.reader.read(i % 7 == 0 ? 1000 : 65536);  // sizes vary
+                if (part.empty()) break;
+                REQUIRE(part.size() <= 65536);
+                echoed += part.size();
+                c.writer.write(std::move(part));
+                co_await c.writer.drain();
+            }
+            CHECK(echoed == data.size());
+            co_await sender;
+            auto got = co_await receiver;
+            CHECK(got.size() == data.size());
+            CHECK(got == data);
+        });
     }
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <coio/coro.hpp>
+#include <coio/detail/handle_counted.hpp>
 #include <coio/impl/net_service.hpp>
 #include <coio/impl/stream_state.hpp>
 #include <coio/loop.hpp>
@@ -72,7 +73,7 @@ struct handler_slot {
     any_task task;
 };
 
-class server_state final : public io_owner {
+class server_state final : public io_owner, public handle_counted<server_state> {
 public:
     server_state(net_service& svc, std::vector<socket> socks, client_connected_callback cb, stream_config cfg, bool nodelay)
         : svc_(&svc), loop_(&svc.loop()), sockets_(std::move(socks)), cb_(std::move(cb)), cfg_(cfg), nodelay_(nodelay) {
@@ -93,16 +94,6 @@ public:
     ~server_state() {
         cancel_retries();
         if (svc_) svc_->remove(this);
-    }
-
-    void add_ref() noexcept { ++refs_; }
-    void release() noexcept {
-        if (--refs_ == 0) delete this;
-    }
-    void add_handle() noexcept { ++handles_; add_ref(); }
-    void drop_handle() noexcept {
-        if (--handles_ == 0) close();
-        release();
     }
 
     void start() {
@@ -371,8 +362,6 @@ private:
     client_connected_callback cb_;
     stream_config cfg_;
     bool nodelay_;
-    std::uint32_t refs_ = 0;
-    std::uint32_t handles_ = 0;
     handler_slot* handlers_ = nullptr;
     std::size_t active_ = 0;
     bool serving_ = false;

@@ -15,6 +15,7 @@
 //    operation in flight goes on from there, and the operation's reference is dropped.
 #pragma once
 
+#include <coio/detail/handle_counted.hpp>
 #include <coio/impl/net_service.hpp>
 #include <coio/errors.hpp>
 #include <coio/loop.hpp>
@@ -83,15 +84,12 @@ class stream_state;
 class stream_receive;
 class stream_send;
 
-/// The shared part of a connection (see the contracts at the top).
-class stream_core : public io_owner {
+/// The shared part of a connection (see the contracts at the top). Its references
+/// (handle_counted) delete the whole stream_state.
+class stream_core : public io_owner, public handle_counted<stream_state> {
 public:
     stream_core(const stream_core&) = delete;
     stream_core& operator=(const stream_core&) = delete;
-
-    void add_ref() noexcept { ++refs_; }
-    /// Drops a reference; the last one deletes the stream_state (defined in stream_state.hpp).
-    void release() noexcept;
 
     [[nodiscard]] const socket& sock() const noexcept { return sock_; }
     [[nodiscard]] std::size_t limit() const noexcept { return cfg_.limit; }
@@ -131,8 +129,6 @@ protected:
     event_loop* loop_;
     socket sock_;
     stream_config cfg_;
-    std::uint32_t refs_ = 0;
-    std::uint32_t handles_ = 0;
     std::string peer_text_;
     bool closing_ = false;  // close() or abort() was called: no new operation starts
     bool closed_ = false;   // the descriptor is closed (after every operation completed)

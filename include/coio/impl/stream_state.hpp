@@ -57,16 +57,6 @@ public:
         if (svc_) svc_->remove(this);
     }
 
-    /// A user handle (reader or writer) appears / disappears; the last one closes.
-    void add_handle() noexcept {
-        ++handles_;
-        add_ref();
-    }
-    void drop_handle() noexcept {
-        if (--handles_ == 0) close();
-        release();
-    }
-
     /// transport.write_eof: a socket half-closes once the buffered data is sent; a pipe has
     /// no half-close, so it closes (after flushing), as asyncio's write pipe transport does.
     void write_eof() {
@@ -123,9 +113,6 @@ private:
     }
 };
 
-inline void stream_core::release() noexcept {
-    if (--refs_ == 0) delete static_cast<stream_state*>(this);
-}
 inline void stream_core::op_finished() noexcept {
     if (closing_) static_cast<stream_state*>(this)->maybe_finish_close();
     release();

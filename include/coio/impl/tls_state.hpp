@@ -38,6 +38,7 @@
 #pragma once
 
 #include <coio/coro.hpp>
+#include <coio/detail/handle_counted.hpp>
 #include <coio/errors.hpp>
 #include <coio/sleep.hpp>
 #include <coio/stream_chunk.hpp>
@@ -203,7 +204,7 @@ inline bool tls_is_ip_literal(const std::string& host) noexcept {
 enum class tls_read_result { data, want_read, eof, failed };
 
 /// The TLS state of one connection, shared by an ssl_stream_reader and its ssl_stream_writer.
-class tls_state {
+class tls_state : public handle_counted<tls_state> {
 public:
     /// Sets up the SSL object over the raw stream `r`/`w` for `host` (client side: SNI and
     /// the host-name check; ignored on the server side).
@@ -251,20 +252,6 @@ public:
     tls_state(const tls_state&) = delete;
     tls_state& operator=(const tls_state&) = delete;
     ~tls_state() { SSL_free(ssl_); }  // frees the BIO too; the raw handles close the socket after
-
-    void add_ref() noexcept { ++refs_; }
-    void release() noexcept {
-        if (--refs_ == 0) delete this;
-    }
-    /// A user handle appears / disappears; the last one closes the connection.
-    void add_handle() noexcept {
-        ++handles_;
-        add_ref();
-    }
-    void drop_handle() noexcept {
-        if (--handles_ == 0) close();
-        release();
-    }
 
     [[nodiscard]] SSL* ssl() const noexcept { return ssl_; }
     [[nodiscard]] const stream_writer& raw_writer() const noexcept { return raw_w_; }
@@ -625,8 +612,6 @@ private:
     std::size_t limit_;
     std::chrono::duration<double> shutdown_timeout_;
     SSL* ssl_ = nullptr;
-    std::uint32_t refs_ = 0;
-    std::uint32_t handles_ = 0;
 
     stream_chunk in_;  // received ciphertext not yet read by OpenSSL
     bool raw_eof_ = false;

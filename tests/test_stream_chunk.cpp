@@ -17,9 +17,11 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -275,6 +277,15 @@ TEST_CASE("stream_chunk: a dry ring does not stall another connection's reader")
         {
             coio::stream_chunk ch = co_await coio::wait_for(other.reader.read_chunk(), 5s);
             CHECK(ch.view() == "chunk too");
+        }
+        co_await other.peer.sendall("into a span");  // the fallback recv writes into it directly
+        {
+            std::array<std::byte, 64> buf{};
+            auto read_into = [](coio::stream_reader& r, std::span<std::byte> b) -> coio::coro<std::size_t> {
+                co_return co_await r.read_into(b);
+            };
+            const std::size_t n = co_await coio::wait_for(read_into(other.reader, buf), 5s);
+            CHECK(std::string_view(reinterpret_cast<const char*>(buf.data()), n) == "into a span");
         }
         co_await sender;
     });

@@ -35,7 +35,7 @@
 //    cheaply than a recv per read, and the stream reads eagerly again. A chunk consumer
 //    keeps the multishot receive (its ring buffers are the data it is handed).
 //  * Ring dry: the kernel ends the multishot receive with -ENOBUFS. The stream then receives
-//    with one plain recv into `rbuf_` if a reader is waiting (progress even when the user
+//    with one plain recv (into `rbuf_`, or the reader's span) if a reader is waiting (progress even when the user
 //    holds every buffer), else waits on the ring for a buffer to come back. It never
 //    re-arms blindly (that would spin while buffers are held).
 #pragma once
@@ -82,7 +82,8 @@ struct read_waiter : cancel_hook {
 ///   plain               a one-shot recv into rbuf_ is in flight (on demand, or the
 ///                       dry-ring fallback of multishot mode for a waiting reader).
 ///   direct              a one-shot recv into the waiting read_into's span is in flight
-///                       (on demand only); the reader stays registered until it completes.
+///                       (on demand, or the dry-ring fallback); the reader stays registered
+///                       until it completes.
 ///   pausing             a multishot receive was cancelled to pause (2 x limit buffered);
 ///                       its final completion leads to `paused`.
 ///   cancelling          the operation in flight was cancelled (close, abort, a cancelled
@@ -354,7 +355,7 @@ protected:
     void start_receiving() {
         if (!can_receive()) return;
         if (on_demand_) {
-            receive_on_demand();
+            receive_for_reader();
             return;
         }
         if (bufs_ && bufs_->available() > 0) arm_multishot();
@@ -427,10 +428,10 @@ private:
         c.op_started();
     }
 
-    /// On-demand mode: one recv for the waiting reader (a registered reader always waits for
-    /// more than is buffered: callers wake a satisfied one first): straight into its span
-    /// (read_into) when nothing is buffered, else into rbuf_.
-    void receive_on_demand() {
+    /// One recv for the waiting reader (on demand, or the ring is dry; a registered reader
+    /// always waits for more than is buffered: callers wake a satisfied one first): straight
+    /// into its span (read_into, read(n)) when nothing is buffered, else into rbuf_.
+    void receive_for_reader() {
         read_waiter* w = reader_;
         if (!w || w->delivered || !can_receive()) return;
         stop_waiting_for_buffer();
@@ -444,14 +445,12 @@ private:
         }
     }
 
-    /// The ring is dry: a waiting reader gets one plain recv into rbuf_; otherwise wait until
-    /// a buffer comes back (on_buffer_back).
+    /// The ring is dry: a waiting reader gets one recv (receive_for_reader); otherwise wait
+    /// until a buffer comes back (on_buffer_back).
     void receive_without_buffers() {
         if (!can_receive()) return;
         if (reader_) {
-            stop_waiting_for_buffer();
-            reserve_tail();
-            start_recv(rbuf_.data() + rend_, rbuf_.size() - rend_, recv_state::plain);
+            receive_for_reader();
         } else if (bufs_) {
             bufs_->wait_for_buffer(&buf_waiter_);
             rstate_ = recv_state::waiting_for_buffer;

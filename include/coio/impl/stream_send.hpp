@@ -90,25 +90,13 @@ public:
             wbuf_.insert(wbuf_.end(), data.begin(), data.end());
         }
     }
-    /// write(std::string&&): a large string is taken over and sent from its own memory (no
-    /// copy; on epoll a send(2) is tried first, as for write(bytes)); a small one is copied
-    /// as write(bytes) does, where it joins the other small writes in one send.
+    /// write(std::string&&): a large string is taken over and sent from its own memory, as
+    /// a chunk (no copy, so nothing for a direct send to save); a small one is copied as
+    /// write(bytes) does, where it joins the other small writes in one send.
     /// Throws: as write(bytes).
     void write(std::string&& s) {
-        if (s.size() < direct_send_min) {
-            write(std::as_bytes(std::span(s.data(), s.size())));
-            return;
-        }
-        check_can_write();
-        if (werr_) return;
-        std::size_t sent = 0;
-        if (direct_send_ && wq_.empty() && sstate_ == send_state::idle) {
-            sent = send_now(std::as_bytes(std::span(s.data(), s.size())));
-            if (sent == s.size()) return;
-        }
-        stream_chunk c = stream_chunk::from_string(std::move(s));
-        c.remove_prefix(sent);
-        write(std::move(c));
+        if (s.size() < direct_send_min) write(std::as_bytes(std::span(s.data(), s.size())));
+        else write(stream_chunk::from_string(std::move(s)));
     }
     /// write(chunk): queues the chunk itself; it is sent from its own memory and released
     /// when sent (or when the connection fails or is aborted). Throws: as write(bytes).
@@ -362,7 +350,6 @@ private:
                     std::string str = done.take_string();
                     if (str.capacity() >= spare_min && str.capacity() <= spare_max) spare_.swap(str);
                 }
-
             }
         }
         send_chunks_ = 0;

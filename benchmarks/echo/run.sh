@@ -30,6 +30,7 @@
 # Options:
 #   --quick              tiny counts (CI smoke test: seconds, not a measurement)
 #   --only a,b,...       run only these servers (ref is still needed for the ratios)
+#   --modes a,b          run only these modes (pingpong, stream; default both)
 #   --server NAME=CMD    add a server; may be repeated
 #   --bin-dir DIR        where echo_client etc. are (default <build>/benchmarks/echo)
 #   --conns N --size N --count N --bytes N --block N --window N --seconds N
@@ -48,6 +49,7 @@ build=""
 bin=""
 quick=0
 only=""
+modes="pingpong stream"
 keep_logs=0
 repeat=1
 conns=50
@@ -66,6 +68,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1 ;;
         --only) only=$2; shift ;;
+        --modes) modes=${2//,/ }; shift ;;
         --server) extra+=("$2"); shift ;;
         --bin-dir) bin=$2; shift ;;
         --conns) conns=$2; shift ;;
@@ -266,7 +269,8 @@ echo "echo benchmark: ${#names[@]} servers (${names[*]}), $conns connections," \
      "server on CPU $server_cpu, client on CPU $client_cpu; logs in $logs" >&2
 for i in "${!names[@]}"; do
     name=${names[$i]}
-    for mode in pingpong stream; do
+    for mode in $modes; do
+        case $mode in pingpong|stream) ;; *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;; esac
         best=""
         for ((rep = 1; rep <= repeat; rep++)); do
             log=$logs/$name.$mode.$rep.log

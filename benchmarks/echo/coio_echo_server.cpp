@@ -50,6 +50,7 @@ struct config {
     // The same receive memory as the reference server (1024 x 64 KiB): while the handlers
     // wait in drain(), the chunks they hold stay out of the ring.
     unsigned ring_buffers = 1024;
+    unsigned buffer_size = 64 * 1024;
     std::size_t limit = 64 * 1024;
 };
 
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
         else if (a == "--high-water") cfg.high_water = std::stoul(v);
         else if (a == "--limit") cfg.limit = std::stoul(v);
         else if (a == "--ring-buffers") cfg.ring_buffers = static_cast<unsigned>(std::stoul(v));
+        else if (a == "--buffer-size") cfg.buffer_size = static_cast<unsigned>(std::stoul(v));
         else if (a == "--threads") cfg.threads = static_cast<unsigned>(std::stoul(v));
         else if (a == "--recv" && (v == "multishot" || v == "plain")) cfg.multishot = v == "multishot";
         else if (a == "--read" && (v == "chunk" || v == "read" || v == "read_into")) cfg.read_mode = v;
@@ -149,7 +151,8 @@ int main(int argc, char** argv) {
     for (auto& w : workers) {
         threads.emplace_back([&cfg, &w] {
             try {
-                coio::run(serve(cfg, w), {.handle_sigint = false, .receive_buffers = cfg.ring_buffers});
+                coio::run(serve(cfg, w), {.handle_sigint = false, .receive_buffers = cfg.ring_buffers,
+                                            .receive_buffer_size = cfg.buffer_size});
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "coio_echo_server: %s\n", e.what());
                 w.failed = true;

@@ -115,6 +115,38 @@ TEST_CASE("stream_chunk: echo round trip through read_chunk and write(chunk) - 8
     }
 }
 
+TEST_CASE("stream_chunk: request/response messages of every size come out whole, one chunk each") {
+    // One message at a time (the peer waits for each echo), so each read_chunk finds exactly
+    // one message: sizes on both sides of half a receive buffer (a chunk read in plain mode
+    // copies a small message out and keeps the buffer, and hands a large one over) and a
+    // full one.
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            const std::string data = pattern(200'000);
+            std::size_t off = 0;
+            for (std::size_t n : {1, 64, 100, 32'767, 32'768, 40'000, 5, 65'536, 3}) {
+                INFO("message of " << n << " bytes");
+                const std::string msg = data.substr(off, n);
+                off += n;
+                co_await c.peer.sendall(msg);
+                std::string got;
+                while (got.size() < n) {
+                    coio::stream_chunk chunk = co_await c.reader.read_chunk();
+                    REQUIRE_FALSE(chunk.empty());
+                    got.append(chunk.view());
+                }
+                CHECK(got == msg);
+                c.writer.write(coio::stream_chunk::from_vector(std::vector<std::byte>(n, std::byte{'e'}), 0, n));
+                co_await c.writer.drain();
+                const std::string echoed = co_await recv_exactly(c.peer, n);
+                CHECK(echoed == std::string(n, 'e'));
+            }
+        });
+    }
+}
+
 TEST_CASE("stream_chunk: the receive ring's size comes from loop_options") {
     // 4 buffers of 4 KiB: the ring runs dry all the time, and the echo still comes back
     // byte-exact; every buffer is back in the ring at the end.

@@ -475,3 +475,82 @@ TEST_CASE("stream_reader: a cancelled read of any kind leaves every received byt
         }
     }
 }
+
+namespace {
+
+// A stream on one end of a fresh Unix socket pair (the lowest free descriptor numbers), and
+// the raw socket at the other end.
+struct unix_pair {
+    coio::stream_reader reader;
+    coio::stream_writer writer;
+    coio::socket peer;
+};
+unix_pair make_unix_pair(bool multishot) {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    auto [r, w] = coio::detail::make_stream(coio::socket::from_fd(sv[0]),
+                                            coio::detail::make_stream_config(64 * 1024, 64 * 1024, {}, multishot), false);
+    return {std::move(r), std::move(w), coio::socket::from_fd(sv[1])};
+}
+
+// read(100) that has to wait: the peer sends `msg` only once the read is waiting, so the
+// data comes through a readiness event (not the read's first try).
+coio::coro<std::string> read_after_peer_sends(coio::stream_reader& r, coio::socket& peer, std::string_view msg) {
+    auto read = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> { co_return co_await r.read(100); }(r));
+    co_await coio::sleep(20ms);
+    co_await peer.sendall(msg);
+    co_return co_await read;
+}
+
+}  // namespace
+
+// The epoll backend keeps a stream's input watched between one-shot receives (no epoll_ctl
+// per message). These check the two ways that could go wrong.
+TEST_CASE("stream_reader on epoll: a kept watch - data nobody reads, then a hang-up, do not make the loop spin") {
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.multishot_recv = ms});
+            const std::string first = co_await read_after_peer_sends(c.reader, c.peer, "ping");
+            CHECK(first == "ping");
+            // Nobody reads now: what arrives, and then the hang-up, must not be reported again
+            // and again (level-triggered).
+            co_await c.peer.sendall(std::string_view("more"));
+            co_await c.peer.shutdown(SHUT_WR);
+            auto& loop = coio::get_running_loop();
+            const auto before = loop.enter_calls();
+            co_await coio::sleep(100ms);
+            const auto calls = loop.enter_calls() - before;
+            CHECK(calls < 20);  // a spinning loop makes thousands
+            const std::string rest = co_await c.reader.read(100);
+            CHECK(rest == "more");
+            const std::string eof = co_await c.reader.read(100);
+            CHECK(eof.empty());
+        }, {.backend = coio::backend::epoll});
+    }
+}
+
+TEST_CASE("stream_reader on epoll: a descriptor number a closed stream used is watched afresh for the next stream") {
+    run_test([]() -> coio::coro<void> {
+        int old_fd = -1;
+        {
+            auto a = make_unix_pair(false);
+            old_fd = a.writer.socket().fileno();
+            const std::string got = co_await read_after_peer_sends(a.reader, a.peer, "one");
+            CHECK(got == "one");  // served by an event: its input stays watched
+            a.writer.close();
+            co_await a.writer.wait_closed();
+        }
+        // The next pair takes the lowest free numbers: the closed stream's first. epoll forgot
+        // the closed description; a watch believed kept would leave this reader hanging.
+        auto b = make_unix_pair(false);
+        REQUIRE(b.writer.socket().fileno() == old_fd);
+        auto reader = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> {
+            co_return co_await r.read(100);
+        }(b.reader));
+        co_await coio::sleep(20ms);  // the read waits on the new description
+        co_await b.peer.sendall(std::string_view("two"));
+        const std::string got = co_await coio::wait_for(std::move(reader), 5s);
+        CHECK(got == "two");
+    }, {.backend = coio::backend::epoll});
+}

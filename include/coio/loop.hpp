@@ -389,6 +389,9 @@ public:
     /// Internal: asks for `op` to be cancelled; it still completes (with -ECANCELED or its
     /// result). Never throws.
     void cancel(detail::operation& op) noexcept { backend_.cancel(op); }
+    /// Internal: the caller is about to close `fd`, and nothing of its own waits on it (see
+    /// detail::operation::keep_watch). Never throws.
+    void forget_fd(int fd) noexcept { backend_.forget_fd(fd); }
     /// The backend the loop runs on (io_uring or epoll; never automatic).
     [[nodiscard]] coio::backend backend() const noexcept { return backend_.kind(); }
     /// The loop's io_uring ring, for preparing custom operations (see coio/uring.hpp).

@@ -55,6 +55,9 @@ public:
     void cancel(operation& op) noexcept {
         if (uring_) uring_->cancel(op); else epoll_->cancel(op);
     }
+    void forget_fd(int fd) noexcept {
+        if (epoll_) epoll_->forget_fd(fd);  // io_uring keeps no state per descriptor
+    }
     void wait(bool block, const clock::duration* timeout) {
         if (uring_) uring_->wait(block, timeout); else epoll_->wait(block, timeout);
     }

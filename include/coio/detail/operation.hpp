@@ -80,6 +80,10 @@ struct operation : list_hook<operation> {
     // A background operation (the loop's wake-up read, a signal handler's read) never holds
     // a virtual clock (see holds_clock): it may wait forever and nothing is late for it.
     bool background = false;
+    // The owner calls event_loop::forget_fd before it closes `fd`, so the epoll backend may
+    // keep watching the descriptor for input between this operation's waits (a stream's
+    // receive: no epoll_ctl per message; see the epoll backend's contracts).
+    bool keep_watch = false;
     std::uint16_t buf_group = 0;   // recv_multishot: the provided-buffer group
 
     void* backend_list = nullptr;  // the backend's list the operation is linked in, or null

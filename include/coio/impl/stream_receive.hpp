@@ -315,6 +315,7 @@ protected:
     stream_receive() noexcept {
         recv_op_.self = this;
         recv_op_.complete = &stream_receive::on_recv;
+        recv_op_.keep_watch = true;  // stream_state calls forget_fd before it closes
         buf_waiter_.self = this;
         buf_waiter_.on_buffer = &stream_receive::on_buffer_back;
     }

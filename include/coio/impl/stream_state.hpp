@@ -106,6 +106,7 @@ private:
         if (flush_before_close()) return;
         closed_ = true;
         receive_closed();
+        if (loop_ && sock_.is_open()) loop_->forget_fd(sock_.fileno());  // see operation::keep_watch
         sock_ = socket();  // close(2): nothing of ours is in flight on it any more
         drain_waiters_.wake_all(wait_status::granted);
         close_waiters_.wake_all(wait_status::granted);

@@ -18,6 +18,13 @@
 //  * Interest is added when an operation starts waiting and dropped (EPOLL_CTL_DEL) once an
 //    event finds nobody waiting on the descriptor: a descriptor nobody waits on is never
 //    watched, so a hung-up socket cannot make epoll_wait spin.
+//    One exception: input served to a receive marked keep_watch (a stream's, whose owner
+//    calls forget_fd before closing) stays watched, so the next receive on it costs no
+//    epoll_ctl (request/response on one-shot receives: an add and a delete per message
+//    before). Should data come while nobody waits, that event drops the watch as above. The
+//    kept watch is trusted only because forget_fd resets it when the descriptor closes;
+//    any other idle descriptor is set afresh when waited on again (its number may have been
+//    closed and reused meanwhile).
 //  * Timers: the loop passes the nearest deadline as the wait's timeout (epoll_pwait2, with
 //    nanoseconds, where the kernel has it; else epoll_wait in milliseconds, rounded up so a
 //    timer never fires early).
@@ -171,6 +178,16 @@ private:
 public:
 
     /// Cancels a waiting operation (see the file comment). Never throws.
+    /// The owner of `fd` is about to close it, with nothing of its own waiting on it: stop
+    /// watching it (a watch kept for keep_watch is trusted only until then).
+    void forget_fd(int fd) noexcept {
+        fd_state* fs = find(fd);
+        if (!fs || !fs->readers.empty() || !fs->writers.empty() || !fs->pollers.empty()) return;
+        if (fs->registered) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        fs->registered = 0;
+        fs->kept = false;
+    }
+
     void cancel(operation& op) noexcept {
         if (!op.backend_list || op.backend_list == &done_) return;  // not waiting, or its result is in
         static_cast<op_list*>(op.backend_list)->remove(&op);
@@ -234,6 +251,7 @@ private:
         op_list writers;  // send, connect, write
         op_list pollers;  // poll, for any events
         std::uint32_t registered = 0;       // the events epoll watches for this descriptor
+        bool kept = false;  // input stays watched with nobody waiting (keep_watch; see the top)
     };
 
     static bool is_output(op_code c) noexcept {
@@ -276,9 +294,13 @@ private:
         // we last watched it, and epoll forgets a closed descriptor on its own. So what we
         // remember is not trusted; the watch is set afresh.
         const bool idle = fs.readers.empty() && fs.writers.empty() && fs.pollers.empty();
+        // ... unless its owner promised forget_fd before any close (keep_watch): then the
+        // watch kept for it is still the right one.
+        const bool trusted = !idle || (fs.kept && op.keep_watch);
+        fs.kept = false;
         (fs.*which).push_back(&op);
         op.backend_list = &(fs.*which);
-        if (!update_interest(op.fd, fs, idle ? watch::resync : watch::grow)) {
+        if (!update_interest(op.fd, fs, trusted ? watch::grow : watch::resync)) {
             // epoll refuses the descriptor (a regular file: always ready) or the call failed.
             const int e = errno;
             (fs.*which).remove(&op);
@@ -301,8 +323,8 @@ private:
     //  shrink  after an event: stop watching what nobody needs any more, which a
     //          level-triggered watch would report again and again (a hung-up socket would
     //          make epoll_wait spin).
-    bool update_interest(int fd, fd_state& fs, watch how) noexcept {
-        std::uint32_t want = 0;
+    bool update_interest(int fd, fd_state& fs, watch how, std::uint32_t keep = 0) noexcept {
+        std::uint32_t want = keep & fs.registered;
         if (!fs.readers.empty()) want |= EPOLLIN | EPOLLRDHUP;
         if (!fs.writers.empty()) want |= EPOLLOUT;
         for (operation* o = fs.pollers.front(); o; o = op_list::next(o)) {
@@ -345,6 +367,10 @@ private:
 
     // An event on `fd`: run what waits on it, then adjust the interest.
     void on_ready(int fd, fd_state& fs, std::uint32_t ev) noexcept {
+        // Input for a keep_watch receive stays watched (see the top); not after a hang-up or
+        // an error, which a level-triggered watch would report again and again.
+        const bool keep_input = (ev & EPOLLIN) && !(ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
+                                !fs.readers.empty() && fs.readers.front()->keep_watch;
         if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) run_list(fs.writers);
         if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) run_list(fs.readers);
         // Each poll that was waiting is looked at once; one a handler adds meanwhile goes to
@@ -359,7 +385,10 @@ private:
                 fs.pollers.push_back(o);
             }
         }
-        if (!update_interest(fd, fs, watch::shrink)) {
+        const std::uint32_t keep = keep_input && fs.readers.empty() ? EPOLLIN | EPOLLRDHUP : 0;
+        const bool ok = update_interest(fd, fs, watch::shrink, keep);
+        fs.kept = ok && keep && fs.readers.empty() && (fs.registered & EPOLLIN);
+        if (!ok) {
             // Cannot re-watch: fail what still waits rather than leave it hanging.
             const int e = errno;
             for (auto* l : {&fs.readers, &fs.writers, &fs.pollers})

@@ -229,20 +229,11 @@ public:
     /// Copies up to out.size() buffered bytes into `out`, from rbuf_ and then from the queued
     /// chunks (whose buffers go back as they empty); returns the count.
     std::size_t take_into(std::span<std::byte> out) noexcept {
-        std::size_t n = std::min(out.size(), rbuffered());
-        if (n) std::memcpy(out.data(), rdata(), n);
-        rbegin_ += n;
-        while (n < out.size() && !rq_.empty()) {
-            stream_chunk& c = rq_[0];
-            const std::size_t k = std::min(out.size() - n, c.size());
-            std::memcpy(out.data() + n, c.data(), k);
-            n += k;
-            rq_bytes_ -= k;
-            if (k == c.size()) rq_.pop();
-            else c.remove_prefix(k);
-        }
-        consume(0);
-        return n;
+        std::byte* to = out.data();
+        return take_pieces(out.size(), [&to](const std::byte* p, std::size_t k) noexcept {
+            std::memcpy(to, p, k);
+            to += k;
+        });
     }
     /// Takes min(n, buffered()) bytes as a string, from rbuf_ and the queued chunks (read(n)).
     std::string take_some(std::size_t n) {
@@ -257,9 +248,30 @@ public:
             consume(0);
             return s;
         }
-        std::string s(n, '\0');
-        take_into(std::as_writable_bytes(std::span(s.data(), n)));
+        std::string s;
+        s.reserve(n);  // appended piece by piece: no fill of bytes about to be overwritten
+        take_pieces(n, [&s](const std::byte* p, std::size_t k) noexcept { s.append(reinterpret_cast<const char*>(p), k); });
         return s;
+    }
+    /// Hands up to `max` buffered bytes to put(pointer, count), piece by piece: rbuf_, then the
+    /// queued chunks (whose buffers go back as they empty). Returns the count. `put` must not
+    /// throw (the bytes are removed as they are handed over).
+    template <class Put>
+    std::size_t take_pieces(std::size_t max, Put put) noexcept {
+        std::size_t n = std::min(max, rbuffered());
+        if (n) put(rdata(), n);
+        rbegin_ += n;
+        while (n < max && !rq_.empty()) {
+            stream_chunk& c = rq_[0];
+            const std::size_t k = std::min(max - n, c.size());
+            put(c.data(), k);
+            n += k;
+            rq_bytes_ -= k;
+            if (k == c.size()) rq_.pop();
+            else c.remove_prefix(k);
+        }
+        consume(0);
+        return n;
     }
     /// Takes `n` buffered bytes as a string.
     std::string take(std::size_t n) {

@@ -177,7 +177,6 @@ private:
 
 public:
 
-    /// Cancels a waiting operation (see the file comment). Never throws.
     /// The owner of `fd` is about to close it, with nothing of its own waiting on it: stop
     /// watching it (a watch kept for keep_watch is trusted only until then).
     void forget_fd(int fd) noexcept {
@@ -188,6 +187,7 @@ public:
         fs->kept = false;
     }
 
+    /// Cancels a waiting operation (see the file comment). Never throws.
     void cancel(operation& op) noexcept {
         if (!op.backend_list || op.backend_list == &done_) return;  // not waiting, or its result is in
         static_cast<op_list*>(op.backend_list)->remove(&op);

@@ -120,6 +120,29 @@ TEST_CASE("stream_writer: write(std::string&&) takes a large string over - order
     });
 }
 
+TEST_CASE("stream_writer: large writes into a socket that fills up - the refused part follows once the peer reads, in order") {
+    // The peer reads nothing until 8 MiB have been written in 256 KiB pieces without drain:
+    // on epoll the first go straight to the socket until it takes only part of one, whose
+    // rest then waits for room (not for another try first); the later ones queue behind it.
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({});
+        std::string expected;
+        for (int i = 0; i < 32; ++i) {
+            std::string piece(256 * 1024, '\0');
+            for (std::size_t k = 0; k < piece.size(); ++k) piece[k] = static_cast<char>('a' + (k / 4099 + static_cast<std::size_t>(i)) % 26);
+            c.writer.write(piece);
+            expected += piece;
+        }
+        CHECK(c.writer.write_buffer_size() > 0);  // the socket did not take 8 MiB at once
+        co_await coio::sleep(10ms);                // the refused part waits; nothing is lost
+        auto got = co_await recv_exactly(c.peer, expected.size());
+        co_await c.writer.drain();
+        CHECK(c.writer.write_buffer_size() == 0);
+        CHECK(got.size() == expected.size());
+        CHECK(got == expected);
+    });
+}
+
 TEST_CASE("stream_writer: write_eof half-closes - the other direction still works") {
     run_test([]() -> coio::coro<void> {
         auto c = co_await connect_pair();

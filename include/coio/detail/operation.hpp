@@ -84,6 +84,11 @@ struct operation : list_hook<operation> {
     // keep watching the descriptor for input between this operation's waits (a stream's
     // receive: no epoll_ctl per message; see the epoll backend's contracts).
     bool keep_watch = false;
+    // The caller's own non-blocking try just found the descriptor full (a send that went out
+    // in part): the epoll backend waits for readiness before its first try of a send or
+    // recv, which could only find EAGAIN. io_uring has no such try to save here (the stream
+    // sends directly only on epoll).
+    bool wait_first = false;
     std::uint16_t buf_group = 0;   // recv_multishot: the provided-buffer group
 
     void* backend_list = nullptr;  // the backend's list the operation is linked in, or null

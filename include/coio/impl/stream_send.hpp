@@ -80,8 +80,12 @@ public:
             // (see direct_send_min); what it refuses, or a small write, is sent from wsend_
             // in this loop iteration's submission.
             if (data.size() >= direct_send_min && direct_send_) {
-                data = data.subspan(send_now(data));
+                bool full = false;
+                data = data.subspan(send_now(data, full));
                 if (data.empty()) return;
+                // The socket is full: the send operation waits for room first instead of
+                // trying again at once, only to find EAGAIN (an error is left to its try).
+                send_op_.wait_first = full;
             }
             wsend_.assign(data.begin(), data.end());
             wsent_ = 0;
@@ -252,12 +256,14 @@ private:
 
     /// The non-blocking send of a large write (see direct_send_min). Returns the bytes the
     /// socket took: 0 when it took none or failed, in which case the bytes go through the
-    /// send operation, which reports the error as every other send does.
-    std::size_t send_now(std::span<const std::byte> data) noexcept {
+    /// send operation, which reports the error as every other send does. `full`: the socket
+    /// took less than all of it without an error (no room left).
+    std::size_t send_now(std::span<const std::byte> data, bool& full) noexcept {
         const int fd = core().sock_.fileno();
         ssize_t r;
         do r = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         while (r < 0 && errno == EINTR);
+        full = r >= 0 ? static_cast<std::size_t>(r) < data.size() : errno == EAGAIN || errno == EWOULDBLOCK;
         return r > 0 ? static_cast<std::size_t>(r) : 0;
     }
 
@@ -310,6 +316,7 @@ private:
             send_op_.set_sendmsg(fd, &msg_, flags);
         }
         c.loop_->submit(send_op_);
+        send_op_.wait_first = false;  // once: set by write() after a direct send came back short
         sstate_ = send_state::sending;
         c.op_started();
     }

@@ -167,6 +167,10 @@ private:
         default: break;
         }
         op.backend_done = 0;
+        if (op.wait_first && (op.code == op_code::send || op.code == op_code::sendmsg || op.code == op_code::recv)) {
+            wait_on(op, is_output(op.code) ? &fd_state::writers : &fd_state::readers);
+            return;
+        }
         const int r = attempt(op);
         if (r != would_block) {
             finish(op, r, 0);

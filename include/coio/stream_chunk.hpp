@@ -116,8 +116,7 @@ public:
     /// Internal: the string of a from_string chunk, taken out for reuse (an empty string for
     /// any other chunk); the chunk is left empty.
     [[nodiscard]] std::string take_string() noexcept {
-        std::string s;
-        s.swap(owned_str_);
+        std::string s = std::exchange(owned_str_, {});
         reset();
         return s;
     }

@@ -85,9 +85,9 @@ struct operation : list_hook<operation> {
     // receive: no epoll_ctl per message; see the epoll backend's contracts).
     bool keep_watch = false;
     // The caller's own non-blocking try just found the descriptor full (a send that went out
-    // in part): the epoll backend waits for readiness before its first try of a send or
-    // recv, which could only find EAGAIN. io_uring has no such try to save here (the stream
-    // sends directly only on epoll).
+    // in part): the epoll backend waits for readiness before its first try, which could only
+    // find EAGAIN. io_uring has no such try to save here (the stream sends directly only on
+    // epoll).
     bool wait_first = false;
     std::uint16_t buf_group = 0;   // recv_multishot: the provided-buffer group
 

@@ -35,9 +35,9 @@
 //    cheaply than a recv per read, and the stream reads eagerly again. A chunk consumer
 //    keeps the multishot receive (its ring buffers are the data it is handed).
 //  * Ring dry: the kernel ends the multishot receive with -ENOBUFS. The stream then receives
-//    with one plain recv (into `rbuf_`, or the reader's span) if a reader is waiting (progress even when the user
-//    holds every buffer), else waits on the ring for a buffer to come back. It never
-//    re-arms blindly (that would spin while buffers are held).
+//    with one plain recv (into `rbuf_`, or the reader's span) if a reader is waiting
+//    (progress even when the user holds every buffer), else waits on the ring for a buffer
+//    to come back. It never re-arms blindly (that would spin while buffers are held).
 #pragma once
 
 #include <coio/impl/stream_core.hpp>

@@ -156,11 +156,7 @@ public:
     [[nodiscard]] bool send_idle() const noexcept { return sstate_ == send_state::idle && unsent_bytes() == 0; }
     /// A string that write(std::string&&) took over and that has been sent, for read(n) to
     /// receive into (an echo or proxy then allocates nothing per message); empty if none.
-    [[nodiscard]] std::string take_spare_string() noexcept {
-        std::string s;
-        s.swap(spare_);
-        return s;
-    }
+    [[nodiscard]] std::string take_spare_string() noexcept { return std::exchange(spare_, {}); }
     /// Whether sent strings are kept for take_spare_string: read(n) turns it on while it
     /// receives into strings and off otherwise, so an idle connection holds no spare.
     void keep_spare(bool on) noexcept {

@@ -167,7 +167,7 @@ private:
         default: break;
         }
         op.backend_done = 0;
-        if (op.wait_first && (op.code == op_code::send || op.code == op_code::sendmsg || op.code == op_code::recv)) {
+        if (op.wait_first) {
             wait_on(op, is_output(op.code) ? &fd_state::writers : &fd_state::readers);
             return;
         }
@@ -391,7 +391,7 @@ private:
         }
         const std::uint32_t keep = keep_input && fs.readers.empty() ? EPOLLIN | EPOLLRDHUP : 0;
         const bool ok = update_interest(fd, fs, watch::shrink, keep);
-        fs.kept = ok && keep && fs.readers.empty() && (fs.registered & EPOLLIN);
+        fs.kept = ok && keep && (fs.registered & EPOLLIN);
         if (!ok) {
             // Cannot re-watch: fail what still waits rather than leave it hanging.
             const int e = errno;

@@ -38,6 +38,12 @@
 #   --server-cpu N --client-cpu N   CPUs to pin to (default 0 and 1)
 #   --nice N             run server and client with this nice value (e.g. -10 on a machine
 #                        shared with builds; needs root for negative values)
+#   --cc NAME            run everything in a private network namespace (its own loopback)
+#                        whose TCP congestion control is NAME (cubic, bbr, reno): needs root
+#                        and unshare(1)/ip(8); the machine's own settings are not touched.
+#                        Streaming depends on it: with bbr, TCP paces every connection itself
+#                        (a timer per burst; loopback has no fq qdisc), which changes which
+#                        servers stream fastest. The footer says which one was in use.
 #   --keep-logs          keep the per-run logs (always kept when something failed)
 # Exit status: 0 when every run succeeded, 1 otherwise.
 set -euo pipefail
@@ -62,7 +68,9 @@ seconds=8
 server_cpu=0
 client_cpu=1
 nice_value=0
+cc=""
 extra=()
+args_in=("$@")
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -82,6 +90,7 @@ while [[ $# -gt 0 ]]; do
         --server-cpu) server_cpu=$2; shift ;;
         --client-cpu) client_cpu=$2; shift ;;
         --nice) nice_value=$2; shift ;;
+        --cc) cc=$2; shift ;;
         --keep-logs) keep_logs=1 ;;
         -h|--help) usage ;;
         -*) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -90,6 +99,17 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 [[ -n $build ]] || usage
+if [[ -n $cc && -z ${COIO_ECHO_NETNS:-} ]]; then
+    # Again, inside a new network namespace: loopback up, the congestion control set there.
+    if ! grep -qw -- "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control; then
+        echo "run.sh: congestion control '$cc' is not available here:" \
+             "$(cat /proc/sys/net/ipv4/tcp_available_congestion_control)" >&2
+        exit 1
+    fi
+    exec unshare --net env COIO_ECHO_NETNS=1 bash -c \
+        'ip link set lo up && sysctl -qw net.ipv4.tcp_congestion_control="$1" && shift && exec "$@"' \
+        netns "$cc" "$0" "${args_in[@]}"
+fi
 [[ -n $bin ]] || bin=$build/benchmarks/echo
 [[ -n $window ]] || window=$block
 client=$bin/echo_client
@@ -331,11 +351,13 @@ for name in "${names[@]}"; do
     echo "| $name | $(util "${R[$p:server_cpu]:-}" "${R[$p:seconds]:-}") | $(util "${R[$p:client_cpu]:-}" "${R[$p:seconds]:-}") | $(pct "${R[$p:other]:-}") | $(util "${R[$s:server_cpu]:-}" "${R[$s:seconds]:-}") | $(util "${R[$s:client_cpu]:-}" "${R[$s:seconds]:-}") | $(pct "${R[$s:other]:-}") |"
 done
 echo
+cc_used=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
+[[ -n ${COIO_ECHO_NETNS:-} ]] && cc_used+=" (--cc: a private network namespace)"
 echo "$conns connections; pingpong: ${size}-byte messages, $count round trips max; stream:" \
      "${block}-byte blocks, $bytes bytes max, at most $window bytes per connection unechoed;" \
      "each run <= ${seconds}s" \
      "(+ drain); server pinned to CPU $server_cpu, client to CPU $client_cpu; best of $repeat;" \
-     "nice $nice_value."
+     "nice $nice_value; TCP congestion control $cc_used."
 if [[ $quick == 1 ]]; then
     echo "(--quick: a smoke test; runs this short measure start-up, not throughput)"
 fi

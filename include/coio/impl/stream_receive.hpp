@@ -651,6 +651,7 @@ private:
         if (!more && !stopped() && !c.closing_) {
             wake_reader_if_ready();  // on demand, a satisfied reader must not get a recv
             try {
+                if (res == -ENOBUFS && bufs_) bufs_->ran_dry();
                 if (on_demand_ || res != -ENOBUFS) {
                     start_receiving();  // the kernel ended the multishot (CQ pressure): keep going
                 } else if (bufs_ && bufs_->available() > 0 && !nobufs_retried_) {

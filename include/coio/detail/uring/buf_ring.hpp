@@ -16,6 +16,14 @@
 //    the thread of its loop.
 //  * Once unregistered (loop shutdown) give_back only does the bookkeeping: the kernel ring
 //    may be gone.
+//  * Hot buffers first: the kernel takes buffers from its ring oldest first, so a ring holding
+//    every buffer hands out the one returned longest ago, long gone from the CPU's caches
+//    (one stream streamed 15-20% slower for it). The kernel ring therefore holds at most
+//    `depth_` buffers (16 at first); the others wait in `spare_`, and each time the kernel
+//    consumes one, the most recently returned spare goes in. When the kernel finds the ring
+//    empty (-ENOBUFS, reported through ran_dry()) the depth doubles, up to every buffer: it
+//    follows the most buffers one loop iteration's receives took. It never shrinks.
+//    available() counts spares too: they are the kernel's as soon as it needs them.
 //  * When the ring runs dry the kernel ends a multishot receive with -ENOBUFS. Such a stream
 //    waits here (buffer_waiter, FIFO) and is offered a buffer as soon as one comes back, one
 //    waiter per buffer, so a dry ring never makes anyone spin and a returned buffer wakes
@@ -31,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <new>
 #include <vector>
 
@@ -102,9 +111,19 @@ public:
         }
         registered_ = true;
         io_uring_buf_ring_init(br_);
-        for (unsigned i = 0; i < entries; ++i)
-            io_uring_buf_ring_add(br_, data(i), size_, static_cast<unsigned short>(i), mask_, static_cast<int>(i));
-        io_uring_buf_ring_advance(br_, static_cast<int>(entries));
+        // Only `depth_` buffers go to the kernel now; the others wait in spare_, lowest id on
+        // top (see "Hot buffers first" at the top).
+        try {
+            spare_.reserve(entries);  // give_back never allocates
+        } catch (...) {
+            io_uring_unregister_buf_ring(ring, bgid);
+            registered_ = false;
+            unmap();
+            return -ENOMEM;
+        }
+        depth_ = std::min(entries, initial_depth);
+        for (unsigned i = entries; i > 0; --i) spare_.push_back(static_cast<std::uint16_t>(i - 1));
+        top_up();
         return 0;
     }
 
@@ -148,7 +167,20 @@ public:
     /// A completion carried buffer `bid`: it is ours until give_back(bid).
     std::byte* take(unsigned bid) noexcept {
         ++out_;
+        if (!user_space_ && registered_) {
+            --in_ring_;  // the kernel consumed it
+            top_up();
+        }
         return data(bid);
+    }
+
+    /// The kernel ended a receive with -ENOBUFS: the ring ran dry. If buffers were only
+    /// waiting in user space, the kernel ring keeps twice as many from now on (and is filled
+    /// up at once), so the receive can be re-armed.
+    void ran_dry() noexcept {
+        if (user_space_ || !registered_ || depth_ >= entries_) return;
+        depth_ = std::min(entries_, depth_ * 2);
+        top_up();
     }
 
     /// Hands buffer `bid` back to the kernel (visible at once: one release store) and offers
@@ -160,8 +192,8 @@ public:
             if (user_space_) {
                 free_.push_back(static_cast<std::uint16_t>(bid));
             } else {
-                io_uring_buf_ring_add(br_, data(bid), size_, static_cast<unsigned short>(bid), mask_, 0);
-                io_uring_buf_ring_advance(br_, 1);
+                spare_.push_back(static_cast<std::uint16_t>(bid));
+                top_up();
             }
             while (buffer_waiter* w = waiters_.front()) {
                 unlink(w);
@@ -185,6 +217,19 @@ public:
 private:
     provided_buffer_ring() = default;
     ~provided_buffer_ring() { unmap(); }
+
+    /// Moves buffers from spare_ (most recently returned first) to the kernel ring until it
+    /// holds depth_ of them; one release store publishes them all.
+    void top_up() noexcept {
+        int added = 0;
+        while (in_ring_ < depth_ && !spare_.empty()) {
+            const std::uint16_t bid = spare_.back();
+            spare_.pop_back();
+            io_uring_buf_ring_add(br_, data(bid), size_, bid, mask_, added++);
+            ++in_ring_;
+        }
+        if (added > 0) io_uring_buf_ring_advance(br_, added);
+    }
 
     void maybe_free() noexcept {
         if (!owned_ && out_ == 0) delete this;
@@ -212,6 +257,13 @@ private:
     bool registered_ = false;
     bool user_space_ = false;           // no kernel ring: free_ holds the free buffer ids
     std::vector<std::uint16_t> free_;
+    // Kernel ring (see "Hot buffers first"): returned buffers not handed to the kernel yet,
+    // the most recently returned last; how many the kernel ring holds at most; how many it
+    // holds now (published and not yet consumed).
+    std::vector<std::uint16_t> spare_;
+    static constexpr unsigned initial_depth = 16;
+    unsigned depth_ = 0;
+    unsigned in_ring_ = 0;
     bool owned_ = true;
     unsigned out_ = 0;  // buffers taken and not given back yet
     intrusive_list<buffer_waiter> waiters_;

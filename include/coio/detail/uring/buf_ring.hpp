@@ -18,7 +18,7 @@
 //    may be gone.
 //  * Hot buffers first: the kernel takes buffers from its ring oldest first, so a ring holding
 //    every buffer hands out the one returned longest ago, long gone from the CPU's caches
-//    (one stream streamed 15-20% slower for it). The kernel ring therefore holds at most
+//    (one stream streamed 15-30% slower for it). The kernel ring therefore holds at most
 //    `depth_` buffers (16 at first); the others wait in `spare_`, and each time the kernel
 //    consumes one, the most recently returned spare goes in. When the kernel finds the ring
 //    empty (-ENOBUFS, reported through ran_dry()) the depth doubles, up to every buffer: it

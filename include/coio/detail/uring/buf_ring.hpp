@@ -35,11 +35,11 @@
 #include <liburing.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <algorithm>
 #include <new>
 #include <vector>
 
@@ -86,6 +86,11 @@ public:
             registered_ = true;
             return 0;
         }
+        try {
+            spare_.reserve(entries);  // give_back never allocates
+        } catch (...) {
+            return -ENOMEM;
+        }
         mask_ = io_uring_buf_ring_mask(entries);
         ring_bytes_ = entries * sizeof(io_uring_buf);
         void* r = ::mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
@@ -113,14 +118,6 @@ public:
         io_uring_buf_ring_init(br_);
         // Only `depth_` buffers go to the kernel now; the others wait in spare_, lowest id on
         // top (see "Hot buffers first" at the top).
-        try {
-            spare_.reserve(entries);  // give_back never allocates
-        } catch (...) {
-            io_uring_unregister_buf_ring(ring, bgid);
-            registered_ = false;
-            unmap();
-            return -ENOMEM;
-        }
         depth_ = std::min(entries, initial_depth);
         for (unsigned i = entries; i > 0; --i) spare_.push_back(static_cast<std::uint16_t>(i - 1));
         top_up();
@@ -174,11 +171,12 @@ public:
         return data(bid);
     }
 
-    /// The kernel ended a receive with -ENOBUFS: the ring ran dry. If buffers were only
-    /// waiting in user space, the kernel ring keeps twice as many from now on (and is filled
-    /// up at once), so the receive can be re-armed.
+    /// The kernel ended a receive with -ENOBUFS: the ring ran dry. If that was the depth's
+    /// doing (buffers were waiting in user space), the kernel ring keeps twice as many from
+    /// now on and is filled up at once, so the receive can be re-armed; if every buffer is
+    /// held by its user, nothing changes.
     void ran_dry() noexcept {
-        if (user_space_ || !registered_ || depth_ >= entries_) return;
+        if (user_space_ || !registered_ || spare_.empty() || depth_ >= entries_) return;
         depth_ = std::min(entries_, depth_ * 2);
         top_up();
     }

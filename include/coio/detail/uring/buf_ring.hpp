@@ -21,8 +21,9 @@
 //    (one stream streamed 15-30% slower for it). The kernel ring therefore holds at most
 //    `depth_` buffers (16 at first); the others wait in `spare_`, and each time the kernel
 //    consumes one, the most recently returned spare goes in. When the kernel finds the ring
-//    empty (-ENOBUFS, reported through ran_dry()) the depth doubles, up to every buffer: it
-//    follows the most buffers one loop iteration's receives took. It never shrinks.
+//    empty (-ENOBUFS, reported through ran_dry()) while spares wait, the depth doubles, up to
+//    every buffer: it follows the most buffers one loop iteration's receives took. It never
+//    shrinks.
 //    available() counts spares too: they are the kernel's as soon as it needs them.
 //  * When the ring runs dry the kernel ends a multishot receive with -ENOBUFS. Such a stream
 //    waits here (buffer_waiter, FIFO) and is offered a buffer as soon as one comes back, one

@@ -165,10 +165,7 @@ public:
     /// A completion carried buffer `bid`: it is ours until give_back(bid).
     std::byte* take(unsigned bid) noexcept {
         ++out_;
-        if (!user_space_ && registered_) {
-            --in_ring_;  // the kernel consumed it
-            top_up();
-        }
+        if (!user_space_ && registered_) top_up();  // the kernel consumed one: replace it
         return data(bid);
     }
 
@@ -221,11 +218,11 @@ private:
     /// holds depth_ of them; one release store publishes them all.
     void top_up() noexcept {
         int added = 0;
-        while (in_ring_ < depth_ && !spare_.empty()) {
+        // Every buffer is taken (out_), spare, or in the kernel ring.
+        while (entries_ - out_ - spare_.size() < depth_ && !spare_.empty()) {
             const std::uint16_t bid = spare_.back();
             spare_.pop_back();
             io_uring_buf_ring_add(br_, data(bid), size_, bid, mask_, added++);
-            ++in_ring_;
         }
         if (added > 0) io_uring_buf_ring_advance(br_, added);
     }
@@ -257,12 +254,10 @@ private:
     bool user_space_ = false;           // no kernel ring: free_ holds the free buffer ids
     std::vector<std::uint16_t> free_;
     // Kernel ring (see "Hot buffers first"): returned buffers not handed to the kernel yet,
-    // the most recently returned last; how many the kernel ring holds at most; how many it
-    // holds now (published and not yet consumed).
+    // the most recently returned last; how many the kernel ring holds at most.
     std::vector<std::uint16_t> spare_;
     static constexpr unsigned initial_depth = 16;
     unsigned depth_ = 0;
-    unsigned in_ring_ = 0;
     bool owned_ = true;
     unsigned out_ = 0;  // buffers taken and not given back yet
     intrusive_list<buffer_waiter> waiters_;

@@ -35,6 +35,11 @@
 #   --bin-dir DIR        where echo_client etc. are (default <build>/benchmarks/echo)
 #   --conns N --size N --count N --bytes N --block N --window N --seconds N
 #   --repeat N           run each (server, mode) N times, keep the fastest
+#   --rounds N           run the whole list N times, server order rotating, and report
+#                        medians: the table holds each server's median, and a second table
+#                        its spread and its per-round ratio to ref. On a noisy machine the
+#                        fastest of several servers in one run is the luckiest, not the
+#                        best: compare medians over rounds, not single runs.
 #   --server-cpu N --client-cpu N   CPUs to pin to (default 0 and 1)
 #   --nice N             run server and client with this nice value (e.g. -10 on a machine
 #                        shared with builds; needs root for negative values)
@@ -58,6 +63,7 @@ only=""
 modes="pingpong stream"
 keep_logs=0
 repeat=1
+rounds=1
 conns=50
 size=64
 count=500000
@@ -87,6 +93,7 @@ while [[ $# -gt 0 ]]; do
         --window) window=$2; shift ;;
         --seconds) seconds=$2; shift ;;
         --repeat) repeat=$2; shift ;;
+        --rounds) rounds=$2; shift ;;
         --server-cpu) server_cpu=$2; shift ;;
         --client-cpu) client_cpu=$2; shift ;;
         --nice) nice_value=$2; shift ;;
@@ -287,7 +294,12 @@ run_once() {
 echo "echo benchmark: ${#names[@]} servers (${names[*]}), $conns connections," \
      "pingpong ${size} B x $count, stream ${block} B blocks x $bytes B, <= ${seconds}s each," \
      "server on CPU $server_cpu, client on CPU $client_cpu; logs in $logs" >&2
-for i in "${!names[@]}"; do
+declare -A RR         # per-round results with --rounds: RR[name:mode:key:round]
+for ((round = 1; round <= rounds; round++)); do
+  (( rounds > 1 )) && echo "round $round of $rounds" >&2
+  for ((j = 0; j < ${#names[@]}; j++)); do
+    # Each round starts one server further down the list, so no server always runs first.
+    i=$(( (j + round - 1) % ${#names[@]} ))
     name=${names[$i]}
     for mode in $modes; do
         case $mode in pingpong|stream) ;; *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;; esac
@@ -316,8 +328,34 @@ for i in "${!names[@]}"; do
             fi
             unset prev
         done
+        if [[ -n $best ]]; then
+            for key in rate cost; do RR[$name:$mode:$key:$round]=${R[$name:$mode:$key]}; done
+        fi
     done
+  done
 done
+# median KEY_PREFIX: the median of RR[KEY_PREFIX:1..rounds] (the rounds that succeeded).
+median() {
+    local r vals=()
+    for ((r = 1; r <= rounds; r++)); do [[ -n ${RR[$1:$r]:-} ]] && vals+=("${RR[$1:$r]}"); done
+    (( ${#vals[@]} )) || return 0
+    printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END { printf "%.6f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+if (( rounds > 1 )); then
+    for name in "${names[@]}"; do
+        for mode in $modes; do
+            for key in rate cost; do
+                m=$(median "$name:$mode:$key")
+                [[ -n $m ]] && R[$name:$mode:$key]=$m
+            done
+            # Per-round ratio to ref (same round: the fairest pairing on a noisy machine).
+            for ((r = 1; r <= rounds; r++)); do
+                a=${RR[$name:$mode:rate:$r]:-} b=${RR[ref:$mode:rate:$r]:-}
+                [[ -n $a && -n $b ]] && RR[$name:$mode:vsref:$r]=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.6f", a / b }')
+            done
+        done
+    done
+fi
 
 # ---- report -----------------------------------------------------------------------------------
 cell() { local v=${R[$1]:-}; echo "${v:-n/a}"; }
@@ -337,7 +375,7 @@ for name in "${names[@]}"; do
     echo "| $name | $(fmt "$(cell $p:rate)" '%.0f') | $(ratio "$name" pingpong rate) | $(fmt "$(cell $p:p50)" '%.1f') | $(fmt "$(cell $p:p99)" '%.1f') | ${R[$p:approx]:-}$(fmt "$(cell $p:cost)" '%.2f') | $(ratio "$name" pingpong cost) | $(fmt "$(cell $s:rate)" '%.2f') | $(ratio "$name" stream rate) | ${R[$s:approx]:-}$(fmt "$(cell $s:cost)" '%.3f') | $(ratio "$name" stream cost) |"
 done
 echo
-echo "Where the time went: CPU seconds / wall seconds of the client run (100% = one core busy);"
+echo "Where the time went$( (( rounds > 1 )) && echo " (last round)"): CPU seconds / wall seconds of the client run (100% = one core busy);"
 echo "'other' = share of the machine's CPU time taken by other processes during the run (above"
 echo "~5% the figures are noisy):"
 echo
@@ -350,6 +388,27 @@ for name in "${names[@]}"; do
     s=$name:stream
     echo "| $name | $(util "${R[$p:server_cpu]:-}" "${R[$p:seconds]:-}") | $(util "${R[$p:client_cpu]:-}" "${R[$p:seconds]:-}") | $(pct "${R[$p:other]:-}") | $(util "${R[$s:server_cpu]:-}" "${R[$s:seconds]:-}") | $(util "${R[$s:client_cpu]:-}" "${R[$s:seconds]:-}") | $(pct "${R[$s:other]:-}") |"
 done
+if (( rounds > 1 )); then
+    echo
+    echo "Spread over $rounds rounds (the table above holds medians): each round's figure, and its"
+    echo "ratio to ref's figure in the same round (median, lowest..highest):"
+    echo
+    echo "| server | mode | median | lowest..highest | vs ref: median | lowest..highest |"
+    echo "|---|---|---:|---:|---:|---:|"
+    spread() { # spread KEY_PREFIX FORMAT: "lowest..highest" of RR[KEY_PREFIX:round]
+        local r vals=()
+        for ((r = 1; r <= rounds; r++)); do [[ -n ${RR[$1:$r]:-} ]] && vals+=("${RR[$1:$r]}"); done
+        (( ${#vals[@]} )) || { echo "n/a"; return; }
+        printf '%s\n' "${vals[@]}" | sort -g | awk -v f="$2" '{ v[NR] = $1 } END { printf f ".." f, v[1], v[NR] }'
+    }
+    for mode in $modes; do
+        for name in "${names[@]}"; do
+            if [[ $mode == pingpong ]]; then f='%.0f'; else f='%.2f'; fi
+            echo "| $name | $mode | $(fmt "$(median "$name:$mode:rate")" "$f") | $(spread "$name:$mode:rate" "$f") |" \
+                 "$(fmt "$(median "$name:$mode:vsref")" '%.2fx') | $(spread "$name:$mode:vsref" '%.2fx') |"
+        done
+    done
+fi
 echo
 cc_used=$(cat /proc/sys/net/ipv4/tcp_congestion_control)
 [[ -n ${COIO_ECHO_NETNS:-} ]] && cc_used+=" (--cc: a private network namespace)"
@@ -357,6 +416,7 @@ echo "$conns connections; pingpong: ${size}-byte messages, $count round trips ma
      "${block}-byte blocks, $bytes bytes max, at most $window bytes per connection unechoed;" \
      "each run <= ${seconds}s" \
      "(+ drain); server pinned to CPU $server_cpu, client to CPU $client_cpu; best of $repeat;" \
+     "$( (( rounds > 1 )) && echo "median of $rounds rounds;")" \
      "nice $nice_value; TCP congestion control $cc_used."
 if [[ $quick == 1 ]]; then
     echo "(--quick: a smoke test; runs this short measure start-up, not throughput)"

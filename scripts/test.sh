@@ -4,7 +4,8 @@
 #
 # Steps, in order (each one reported PASS/FAIL/SKIP in the summary at the end):
 #   gcc-release    g++ Release: build everything (headers alone, tests, examples, benchmarks),
-#                  ctest twice: on the default backend (io_uring here) and with COIO_BACKEND=epoll
+#                  ctest on the default backend (io_uring here), with COIO_BACKEND=epoll, and
+#                  with COIO_URING_STREAMING_RUN=0 (see run_ctest_both_backends)
 #   clang-release  clang++ Release: same build with clang's warnings, ctest
 #   asan           g++ Debug -O1, -fsanitize=address,undefined: tests only, ctest on both
 #                  backends as gcc-release
@@ -61,13 +62,17 @@ run_ctest() {
 
 # The whole suite once per backend: as the loop chooses (io_uring where the kernel allows
 # it), then forced onto epoll, as a container that refuses io_uring would run it. Tests that
-# exist for one backend only (uring_op, ring flags) ask for it explicitly.
+# exist for one backend only (uring_op, ring flags) ask for it explicitly. A third run keeps
+# every io_uring receive readiness-style from its start (COIO_URING_STREAMING_RUN=0; the
+# default takes that path only for bulk streams), so every stream test also covers it.
 run_ctest_both_backends() {
     local dir=$1
     echo "-- ctest, default backend"
     run_ctest "$dir" || return 1
     echo "-- ctest, COIO_BACKEND=epoll"
-    COIO_BACKEND=epoll run_ctest "$dir"
+    COIO_BACKEND=epoll run_ctest "$dir" || return 1
+    echo "-- ctest, io_uring receives readiness-style throughout (COIO_URING_STREAMING_RUN=0)"
+    COIO_URING_STREAMING_RUN=0 run_ctest "$dir"
 }
 
 # ---- configurations --------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -209,6 +210,126 @@ TEST_CASE("stream_chunk: a request/response stream reuses a few recently returne
         INFO("distinct receive buffers: " << seen.size());
         CHECK(seen.size() <= 32);
         CHECK(ring->available() == 256);
+    });
+}
+
+namespace {
+
+// True when the io_uring backend switches between its two ways of receiving as designed
+// (not forced by COIO_URING_STREAMING_RUN, which the suite's extra run sets to 0).
+bool switching_as_designed() {
+    const char* v = std::getenv("COIO_URING_STREAMING_RUN");
+    return coio::get_running_loop().backend() == coio::backend::io_uring && (!v || !*v);
+}
+
+// `rounds` requests of 64 bytes from the peer, each read and answered through the stream.
+coio::coro<void> small_requests(conn& c, int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+        const std::string msg = pattern(64);
+        co_await c.peer.sendall(msg);
+        std::string got;
+        while (got.size() < msg.size()) {
+            coio::stream_chunk chunk = co_await c.reader.read_chunk();
+            REQUIRE_FALSE(chunk.empty());
+            got += chunk.view();
+        }
+        REQUIRE(got == msg);
+        c.writer.write(std::string_view("k"));
+        co_await c.writer.drain();
+        const std::string ack = co_await recv_exactly(c.peer, 1);
+        REQUIRE(ack == "k");
+    }
+}
+
+} // namespace
+
+TEST_CASE("stream_chunk: a bulk stream is received readiness-style, small requests by the kernel's multishot") {
+    // The io_uring backend receives a stream's bulk data with recv(2) when the socket is
+    // readable (faster for streaming on this kernel) and messages with the kernel's
+    // multishot receive (fewer system calls). The switches must not change a byte.
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.limit = 1 << 20});
+        coio::event_loop& loop = coio::get_running_loop();
+        const bool check = switching_as_designed();
+
+        // Messages: after the first few, the kernel's multishot receives them.
+        co_await small_requests(c, 20);
+        const auto after_messages = loop.streaming_receives();
+        co_await small_requests(c, 20);
+        if (check) CHECK(loop.streaming_receives() == after_messages);
+
+        // A bulk stream: 8 MiB, read in chunks while the peer sends.
+        const std::string data = pattern(8 << 20);
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+            co_await s.sendall(d);
+        }(c.peer, data));
+        std::size_t got = 0;
+        bool same = true;
+        while (got < data.size()) {
+            coio::stream_chunk chunk = co_await c.reader.read_chunk();
+            REQUIRE_FALSE(chunk.empty());
+            same = same && chunk.view() == std::string_view(data).substr(got, chunk.size());
+            got += chunk.size();
+        }
+        co_await sender;
+        CHECK(same);
+        CHECK(got == data.size());
+        const auto after_stream = loop.streaming_receives();
+        INFO("receives made readiness-style during the 8 MiB: " << after_stream - after_messages);
+        if (check) CHECK(after_stream - after_messages >= 32);  // most of its 128+ receives
+
+        // Messages again: back to the kernel's multishot after a few.
+        co_await small_requests(c, 20);
+        const auto settled = loop.streaming_receives();
+        co_await small_requests(c, 20);
+        if (check) CHECK(loop.streaming_receives() == settled);
+        if (loop.backend() == coio::backend::epoll) CHECK(loop.streaming_receives() == 0);
+        c.writer.close();
+        co_await c.writer.wait_closed();
+    });
+}
+
+TEST_CASE("stream_chunk: pausing and closing a stream received readiness-style loses nothing") {
+    // A slow reader with a small limit makes the stream pause (cancel its receive) in the
+    // middle of a readiness round, between two deliveries, and resume; then the stream is
+    // closed while the peer still sends. Every byte arrives in order, and every buffer
+    // goes back to the ring.
+    run_test([]() -> coio::coro<void> {
+        auto* ring = coio::get_running_loop().service<coio::detail::net_service>().buffers();
+        REQUIRE(ring != nullptr);
+        const unsigned total = ring->available();
+        {
+        auto c = co_await connect_pair({.limit = 64 * 1024});
+        const std::string data = pattern(6 << 20);
+        const std::string twice = data + data;  // what the peer sends (the last chunk read may reach into the second)
+        auto sender = coio::create_task([](coio::socket& s, const std::string& d) -> coio::coro<void> {
+            try {
+                co_await s.sendall(d);
+                co_await s.sendall(d);  // the stream closes during this one
+            } catch (const std::system_error&) {
+                // the stream closed: the peer's send fails (reset), which is the point
+            }
+        }(c.peer, data));
+        std::size_t got = 0;
+        bool same = true;
+        int pauses = 0;
+        while (got < data.size()) {
+            coio::stream_chunk chunk = co_await c.reader.read_chunk();
+            REQUIRE_FALSE(chunk.empty());
+            same = same && chunk.view() == std::string_view(twice).substr(got, chunk.size());
+            got += chunk.size();
+            if (got % (512 * 1024) < chunk.size()) {
+                ++pauses;
+                co_await coio::sleep(2ms);  // let the receive run ahead and pause
+            }
+        }
+        CHECK(same);
+        CHECK(pauses >= 8);
+        c.writer.close();
+        co_await c.writer.wait_closed();
+        co_await sender;
+        }  // the stream and the peer are gone
+        CHECK(ring->available() == total);
     });
 }
 

@@ -437,6 +437,10 @@ public:
     /// Waiting system calls made so far, io_uring_enter or epoll_wait (for tests and
     /// benchmarks of the one-syscall rule).
     [[nodiscard]] std::uint64_t enter_calls() const noexcept { return backend_.enter_calls(); }
+    /// Receives made readiness-style (a recv(2) once the socket is readable) by connections
+    /// that stream, on io_uring; always 0 on epoll. For tests and benchmarks of when the
+    /// backend switches (coio/detail/uring/backend.hpp, "Streaming receives").
+    [[nodiscard]] std::uint64_t streaming_receives() const noexcept { return backend_.streaming_receives(); }
 
     /// Internal: the loop's live future/task states, oldest first.
     using live_list = detail::intrusive_list<detail::future_base, detail::live_tag>;

@@ -72,6 +72,7 @@ public:
     [[nodiscard]] std::uint64_t enter_calls() const noexcept {
         return uring_ ? uring_->enter_calls() : epoll_->enter_calls();
     }
+    [[nodiscard]] std::uint64_t streaming_receives() const noexcept { return uring_ ? uring_->streaming_receives() : 0; }
     void close() noexcept {
         if (uring_) uring_->close(); else epoll_->close();
     }
@@ -86,7 +87,11 @@ public:
     /// Sets up `pool` as the provided buffers of group `group`: registered with the kernel on
     /// io_uring, kept in user space on epoll. Returns 0 or -errno.
     int setup_buffers(provided_buffer_ring& pool, unsigned count, unsigned size, std::uint16_t group) noexcept {
-        if (uring_) return pool.setup(&uring_->ring(), count, size, group);
+        if (uring_) {
+            const int r = pool.setup(&uring_->ring(), count, size, group);
+            if (r == 0) uring_->set_buffers(&pool);
+            return r;
+        }
         const int r = pool.setup(nullptr, count, size, group);
         if (r == 0) {
             try {
@@ -99,6 +104,7 @@ public:
     }
     void unregister_buffers(provided_buffer_ring& pool) noexcept {
         if (uring_) {
+            uring_->set_buffers(nullptr);
             pool.unregister(&uring_->ring());
         } else {
             epoll_->remove_pool(&pool);

@@ -90,6 +90,14 @@ struct operation : list_hook<operation> {
     // epoll).
     bool wait_first = false;
     std::uint16_t buf_group = 0;   // recv_multishot: the provided-buffer group
+    // The io_uring backend's state of a multishot receive (see "Streaming receives" in
+    // detail/uring/backend.hpp): how it runs now, whether it streams, the length of its
+    // current run of full (or, while streaming, short) receives, and whether its owner
+    // asked to cancel it.
+    std::uint8_t uring_state = 0;
+    bool uring_streaming = true;
+    std::uint8_t uring_run = 0;
+    bool uring_cancel = false;
 
     void* backend_list = nullptr;  // the backend's list the operation is linked in, or null
     int backend_res = 0;           // a result waiting to be dispatched

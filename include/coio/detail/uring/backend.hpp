@@ -10,18 +10,41 @@
 //  * Never fails on a full submission queue: it submits what it has and takes a fresh SQE.
 //  * The cross-thread wake-up is an eventfd read always in flight on the ring; its
 //    completion calls the loop's wake handler and re-arms the read.
+//  * Streaming receives. A multishot receive runs readiness-style while its connection
+//    streams: a one-shot poll, and on readiness up to `burst` recv(2) calls into the most
+//    recently returned spare buffers of the provided-buffer ring (pick_spare), each
+//    delivered as the kernel's multishot receive would deliver it (op_buffer | op_more),
+//    then the poll again. A receive starts that way; after `streaming_run_` rounds in a row
+//    whose first recv brought less than half a buffer (messages, not a stream), it is
+//    re-armed as the kernel's multishot receive, and after `streaming_run_` receives in a
+//    row of at least half a buffer there (a stream again), the backend cancels that and
+//    re-arms it readiness-style, unseen by its owner. Without a spare buffer it takes the
+//    kernel's multishot, and the ring keeps more buffers in user space (want_spares).
+//    Why: on the echo benchmark (benchmarks/README.md, wave 9) 50 connections streaming
+//    1 MiB blocks through read_chunk/write/drain ran 0.75-0.84x the plain liburing server
+//    on the kernel's multishot and 1.00-1.05x readiness-style with bbr, 1.02-1.06x against
+//    1.09-1.16x with cubic: the bytes are copied out of the socket when the loop is about
+//    to hand them on, into a buffer just used. Request/response traffic lost 4-10% that
+//    way (a poll, a recv and a re-arm per message instead of one completion), hence the
+//    switch. The owner sees the same completions either way; its cancel() is honoured in
+//    every state (one made during a delivery ends the receive right after it).
 #pragma once
 
 #include <coio/detail/core.hpp>
 #include <coio/detail/operation.hpp>
+#include <coio/detail/uring/buf_ring.hpp>
 
 #include <liburing.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -159,6 +182,11 @@ public:
 
     /// Starts `op`. Throws: std::system_error when the ring is broken.
     void submit(operation& op) {
+        if (op.code == op_code::recv_multishot) {
+            op.uring_cancel = false;
+            arm_receive(op);
+            return;
+        }
         io_uring_sqe* sqe = get_sqe();
         prepare(sqe, op);
         io_uring_sqe_set_data(sqe, &op);
@@ -167,12 +195,11 @@ public:
     /// Asks the kernel to cancel `op` (it still completes; see operation.hpp). Best effort: when
     /// the ring is broken the operation completes on its own.
     void cancel(operation& op) noexcept {
-        try {
-            io_uring_sqe* sqe = get_sqe();
-            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(&op), 0);
-            io_uring_sqe_set_data64(sqe, 0);  // nobody waits for the cancel's own completion
-        } catch (...) {
+        if (op.code == op_code::recv_multishot) {
+            op.uring_cancel = true;
+            if (op.uring_state == ms_delivering) return;  // nothing armed: ends after the delivery
         }
+        cancel_sqe(op);
     }
 
     /// The iteration's one system call, then every completion is dispatched. `block`: sleep
@@ -212,6 +239,10 @@ public:
         io_uring_for_each_cqe(&ring_, head, cqe) {
             ++seen;
             if (auto* op = reinterpret_cast<operation*>(static_cast<std::uintptr_t>(cqe->user_data))) {
+                if (op->code == op_code::recv_multishot) {
+                    on_receive(*op, cqe->res, cqe->flags);
+                    continue;
+                }
                 if (!(cqe->flags & IORING_CQE_F_MORE) && holds_clock(*op)) --holding_;
                 op->complete(op, cqe->res, cqe->flags);
             }
@@ -229,10 +260,15 @@ public:
 
     /// The ring, for coio::uring_op and the provided-buffer ring.
     [[nodiscard]] io_uring& ring() noexcept { return ring_; }
+    /// The provided-buffer ring streaming receives pick their buffers from (see "Streaming
+    /// receives"); null: they keep the kernel's multishot.
+    void set_buffers(provided_buffer_ring* pool) noexcept { pool_ = pool; }
     /// The setup flags the kernel accepted (IORING_SETUP_*).
     [[nodiscard]] unsigned ring_flags() const noexcept { return flags_; }
     /// io_uring_enter calls made so far.
     [[nodiscard]] std::uint64_t enter_calls() const noexcept { return enter_calls_; }
+    /// Receives made readiness-style so far (see "Streaming receives").
+    [[nodiscard]] std::uint64_t streaming_receives() const noexcept { return streaming_receives_; }
     /// Operations in flight that hold a virtual clock (see holds_clock).
     [[nodiscard]] std::size_t holding() const noexcept { return holding_; }
     /// True when nothing waits to be submitted or dispatched (a virtual clock may jump).
@@ -243,6 +279,144 @@ private:
         uring_backend* owner = nullptr;
         std::uint64_t value = 0;
     };
+
+    // Multishot receive states (operation::uring_state; see "Streaming receives").
+    static constexpr std::uint8_t ms_kernel = 0;      // the kernel's multishot receive is armed
+    static constexpr std::uint8_t ms_switching = 1;   // ... and cancelled, to go readiness-style
+    static constexpr std::uint8_t ms_polling = 2;     // a one-shot poll is armed
+    static constexpr std::uint8_t ms_delivering = 3;  // its owner is handed a receive: nothing armed
+    // Full buffers in a row that make a receive a stream (and short rounds that end one): 8,
+    // or COIO_URING_STREAMING_RUN (tests: 0 makes every receive stream from the start).
+    static int streaming_run_from_environment() noexcept {
+        const char* v = std::getenv("COIO_URING_STREAMING_RUN");
+        if (!v || !*v) return 8;
+        return std::clamp(std::atoi(v), 0, 255);
+    }
+    // recv(2) calls per readiness round: a fair share per connection and per iteration.
+    static constexpr int burst = 4;
+
+    // True when `op` can receive readiness-style now: a spare buffer waits for it. When none
+    // does, the buffer ring is asked to keep more in user space from now on.
+    [[nodiscard]] bool can_stream(const operation& op) noexcept {
+        if (!pool_ || pool_->group() != op.buf_group) return false;
+        if (pool_->has_spare()) return true;
+        pool_->want_spares();
+        return false;
+    }
+
+    // Arms multishot receive `op`: readiness-style while it streams (and a spare buffer
+    // waits), else the kernel's multishot. Throws: as get_sqe().
+    void arm_receive(operation& op) {
+        io_uring_sqe* sqe = get_sqe();
+        if ((op.uring_streaming || streaming_run_ == 0) && can_stream(op)) {
+            io_uring_prep_poll_add(sqe, op.fd, POLLIN);
+            op.uring_state = ms_polling;
+        } else {
+            prepare(sqe, op);
+            op.uring_state = ms_kernel;
+        }
+        io_uring_sqe_set_data(sqe, &op);
+    }
+
+    // The final completion of multishot receive `op`.
+    static void finish_receive(operation& op, int res, unsigned flags) noexcept {
+        op.uring_state = ms_kernel;
+        op.complete(&op, res, flags);
+    }
+
+    // A CQE of multishot receive `op`: its kernel multishot's, or its poll's.
+    void on_receive(operation& op, int res, unsigned flags) noexcept {
+        if (op.uring_state == ms_polling) {
+            on_readable(op, res);
+            return;
+        }
+        const bool more = (flags & IORING_CQE_F_MORE) != 0;
+        if (op.uring_state == ms_kernel && more && pool_ && op.buf_group == pool_->group()) {
+            const bool bulk = res > 0 && static_cast<unsigned>(res) >= pool_->buffer_size() / 2;
+            op.uring_run = bulk ? static_cast<std::uint8_t>(std::min(op.uring_run + 1, 255)) : 0;
+            if (op.uring_run >= streaming_run_) {
+                // A stream: readiness-style from its next arming. Unless its owner is ending
+                // it already, that is now: cancelled, and re-armed on the final CQE.
+                op.uring_streaming = true;
+                if (!op.uring_cancel) {
+                    op.uring_state = ms_switching;
+                    cancel_sqe(op);
+                }
+            }
+        }
+        if (!more && op.uring_state == ms_switching) {
+            op.uring_run = 0;
+            if (res == -ECANCELED && !op.uring_cancel) {
+                try {
+                    arm_receive(op);  // unseen by the owner
+                    return;
+                } catch (...) {
+                    res = -EIO;
+                }
+            }
+        }
+        if (more) op.complete(&op, res, flags);
+        else finish_receive(op, res, flags);
+    }
+
+    // The poll of a streaming receive reported `res` (poll events or -errno): receive what is
+    // there, up to `burst` buffers, then poll again (or end, or go back to the kernel's
+    // multishot).
+    void on_readable(operation& op, int res) noexcept {
+        if (op.uring_cancel) res = -ECANCELED;
+        else if (!pool_ || pool_->group() != op.buf_group) res = -ENOBUFS;  // the ring is gone (shutdown)
+        if (res < 0) {
+            finish_receive(op, res, 0);
+            return;
+        }
+        const unsigned size = pool_->buffer_size();
+        for (int i = 0; i < burst; ++i) {
+            const int picked = pool_->pick_spare();
+            if (picked < 0) break;  // every spare is in use: the kernel's multishot takes over
+            const auto bid = static_cast<unsigned>(picked);
+            int r;
+            do r = static_cast<int>(::recv(op.fd, pool_->data(bid), size, op.flags | MSG_DONTWAIT));
+            while (r < 0 && errno == EINTR);
+            if (r < 0) r = -errno;
+            if (r <= 0) pool_->unpick_spare(bid);
+            if (r == -EAGAIN || r == -EWOULDBLOCK) break;
+            if (r <= 0) {  // end of stream, or an error: the end of the receive, as in the kernel's
+                finish_receive(op, r, 0);
+                return;
+            }
+            if (i == 0) {
+                op.uring_run = static_cast<unsigned>(r) < size / 2 ? static_cast<std::uint8_t>(op.uring_run + 1) : 0;
+                if (op.uring_run >= streaming_run_) {
+                    op.uring_streaming = false;  // messages now: the kernel's multishot again
+                    op.uring_run = 0;
+                }
+            }
+            op.uring_state = ms_delivering;
+            ++streaming_receives_;
+            op.complete(&op, r, op_more | op_buffer | (bid << op_buffer_shift));
+            if (op.uring_cancel) {  // the owner cancelled during the delivery
+                finish_receive(op, -ECANCELED, 0);
+                return;
+            }
+            if (static_cast<unsigned>(r) < size) break;  // most likely the socket is empty
+        }
+        try {
+            arm_receive(op);
+        } catch (...) {
+            finish_receive(op, -EIO, 0);
+        }
+    }
+
+    // Asks the kernel to cancel `op`. Best effort: when the ring is broken the operation
+    // completes on its own.
+    void cancel_sqe(operation& op) noexcept {
+        try {
+            io_uring_sqe* sqe = get_sqe();
+            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(&op), 0);
+            io_uring_sqe_set_data64(sqe, 0);  // nobody waits for the cancel's own completion
+        } catch (...) {
+        }
+    }
 
     io_uring_sqe* get_sqe() {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
@@ -328,8 +502,11 @@ private:
     }
 
     io_uring ring_{};
+    provided_buffer_ring* pool_ = nullptr;
+    int streaming_run_ = streaming_run_from_environment();
     unsigned flags_ = 0;
     std::uint64_t enter_calls_ = 0;
+    std::uint64_t streaming_receives_ = 0;
     std::size_t holding_ = 0;
     int wake_fd_ = -1;
     wake_operation wake_op_;

@@ -22,9 +22,14 @@
 //    `depth_` buffers (16 at first); the others wait in `spare_`, and each time the kernel
 //    consumes one, the most recently returned spare goes in. When the kernel finds the ring
 //    empty (-ENOBUFS, reported through ran_dry()) while spares wait, the depth doubles, up to
-//    every buffer: it follows the most buffers one loop iteration's receives took. It never
-//    shrinks.
+//    every buffer: it follows the most buffers one loop iteration's receives took. Only
+//    receives made in user space shrink it (want_spares, below).
 //    available() counts spares too: they are the kernel's as soon as it needs them.
+//  * A receive made in user space (the io_uring backend's readiness-style receive of a
+//    streaming connection) picks the most recently returned spare itself (pick_spare), one
+//    at a time: its completion take()s it like any other. When it finds none, the depth
+//    halves (want_spares): the kernel ring then refills less, and returned buffers wait in
+//    user space, where such receives find them.
 //  * When the ring runs dry the kernel ends a multishot receive with -ENOBUFS. Such a stream
 //    waits here (buffer_waiter, FIFO) and is offered a buffer as soon as one comes back, one
 //    waiter per buffer, so a dry ring never makes anyone spin and a returned buffer wakes
@@ -162,10 +167,34 @@ public:
     }
     void unpick(unsigned bid) noexcept { free_.push_back(static_cast<std::uint16_t>(bid)); }
 
+    /// Kernel ring, for a receive made in user space (the io_uring backend's readiness-style
+    /// receive): the most recently returned spare, or -1 when none waits. The completion
+    /// that carries it take()s it; unpick_spare() puts it back if the receive brought nothing.
+    [[nodiscard]] int pick_spare() noexcept {
+        if (!registered_ || user_space_ || spare_.empty() || picked_ >= 0) return -1;
+        picked_ = spare_.back();
+        spare_.pop_back();
+        return picked_;
+    }
+    void unpick_spare(unsigned bid) noexcept {
+        if (picked_ != static_cast<int>(bid)) return;
+        picked_ = -1;
+        spare_.push_back(static_cast<std::uint16_t>(bid));
+    }
+    /// Spares waiting in user space (pick_spare() has one to give).
+    [[nodiscard]] bool has_spare() const noexcept { return registered_ && !user_space_ && !spare_.empty(); }
+    /// A receive made in user space found no spare: the kernel ring keeps half as many buffers
+    /// from now on (at least the initial depth), so the ones coming back stay in user space.
+    /// ran_dry() doubles it again if the kernel's own receives need them.
+    void want_spares() noexcept {
+        if (!user_space_) depth_ = std::max(std::min(entries_, initial_depth), depth_ / 2);
+    }
+
     /// A completion carried buffer `bid`: it is ours until give_back(bid).
     std::byte* take(unsigned bid) noexcept {
         ++out_;
-        if (!user_space_ && registered_) top_up();  // the kernel consumed one: replace it
+        if (picked_ == static_cast<int>(bid)) picked_ = -1;  // picked in user space: not the kernel's
+        else if (!user_space_ && registered_) top_up();      // the kernel consumed one: replace it
         return data(bid);
     }
 
@@ -218,8 +247,10 @@ private:
     /// holds depth_ of them; one release store publishes them all.
     void top_up() noexcept {
         int added = 0;
-        // Every buffer is taken (out_), spare, or in the kernel ring.
-        while (entries_ - out_ - spare_.size() < depth_ && !spare_.empty()) {
+        // Every buffer is taken (out_), spare, picked (on its way to being taken), or in the
+        // kernel ring.
+        const unsigned picked = picked_ >= 0 ? 1 : 0;
+        while (entries_ - out_ - picked - spare_.size() < depth_ && !spare_.empty()) {
             const std::uint16_t bid = spare_.back();
             spare_.pop_back();
             io_uring_buf_ring_add(br_, data(bid), size_, bid, mask_, added++);
@@ -260,6 +291,7 @@ private:
     unsigned depth_ = 0;
     bool owned_ = true;
     unsigned out_ = 0;  // buffers taken and not given back yet
+    int picked_ = -1;   // the spare pick_spare() handed out and no completion took yet
     intrusive_list<buffer_waiter> waiters_;
 };
 

@@ -166,7 +166,8 @@ private:
 };
 
 /// The event loop: one per thread, one backend (io_uring, or epoll where io_uring is refused:
-/// see coio::backend), one system call per iteration.
+/// see coio::backend), one waiting system call per iteration (a connection streaming bulk
+/// data on io_uring adds its own receives: see event_loop::streaming_receives).
 ///
 /// Most programs never touch it: `coio::run(main())` creates one, runs `main` and closes it.
 /// Use it directly for `call_soon`/`call_later`, for `run_until_complete` of several

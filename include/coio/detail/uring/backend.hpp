@@ -6,7 +6,8 @@
 //    goes back to its operation's complete(). CQEs whose user_data is 0 (async-cancel
 //    requests) are nobody's and are skipped.
 //  * One io_uring_enter per loop iteration in steady state (see wait()), and none at all when
-//    tasks are ready and the kernel provably has nothing for us.
+//    tasks are ready and the kernel provably has nothing for us; connections that stream add
+//    their own recv(2) calls (see "Streaming receives").
 //  * Never fails on a full submission queue: it submits what it has and takes a fresh SQE.
 //  * The cross-thread wake-up is an eventfd read always in flight on the ring; its
 //    completion calls the loop's wake handler and re-arms the read.

@@ -426,19 +426,12 @@ private:
                 if (r < 0) r = -errno;
                 if (r == -EAGAIN || r == -EWOULDBLOCK) return false;
             } else {
+                // -ENOBUFS without a free buffer, as io_uring ends a multishot receive on a dry ring.
                 provided_buffer_ring* pool = pool_of(op.buf_group);
-                const int bid = pool ? pool->pick() : -1;
-                if (bid < 0) {
-                    r = -ENOBUFS;  // as io_uring ends a multishot receive on a dry ring
-                } else {
-                    const auto b = static_cast<unsigned>(bid);
-                    do r = static_cast<int>(::recv(op.fd, pool->data(b), pool->buffer_size(), op.flags | MSG_DONTWAIT));
-                    while (r < 0 && errno == EINTR);
-                    if (r < 0) r = -errno;
-                    if (r <= 0) pool->unpick(b);
-                    if (r == -EAGAIN || r == -EWOULDBLOCK) return false;
-                    if (r > 0) flags |= op_buffer | (b << op_buffer_shift);
-                }
+                unsigned b = 0;
+                r = pool ? pool->receive(op.fd, op.flags, b) : -ENOBUFS;
+                if (r == -EAGAIN || r == -EWOULDBLOCK) return false;
+                if (r > 0) flags |= op_buffer | (b << op_buffer_shift);
             }
             if (r <= 0) {  // end of stream or an error ends a multishot operation
                 list.remove(&op);

@@ -13,7 +13,7 @@
 //    completion calls the loop's wake handler and re-arms the read.
 //  * Streaming receives. A multishot receive runs readiness-style while its connection
 //    streams: a one-shot poll, and on readiness up to `burst` recv(2) calls into the most
-//    recently returned spare buffers of the provided-buffer ring (pick_spare), each
+//    recently returned spare buffers of the provided-buffer ring (receive()), each
 //    delivered as the kernel's multishot receive would deliver it (op_buffer | op_more),
 //    then the poll again. A receive starts that way; after `streaming_run_` rounds in a row
 //    whose first recv brought less than half a buffer (messages, not a stream), it is
@@ -38,7 +38,6 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -372,15 +371,10 @@ private:
         }
         const unsigned size = pool_->buffer_size();
         for (int i = 0; i < burst; ++i) {
-            const int picked = pool_->pick_spare();
-            if (picked < 0) break;  // every spare is in use: the kernel's multishot takes over
-            const auto bid = static_cast<unsigned>(picked);
-            int r;
-            do r = static_cast<int>(::recv(op.fd, pool_->data(bid), size, op.flags | MSG_DONTWAIT));
-            while (r < 0 && errno == EINTR);
-            if (r < 0) r = -errno;
-            if (r <= 0) pool_->unpick_spare(bid);
-            if (r == -EAGAIN || r == -EWOULDBLOCK) break;
+            unsigned bid = 0;
+            const int r = pool_->receive(op.fd, op.flags, bid);
+            // -ENOBUFS: every spare is in use, the kernel's multishot takes over (arm_receive).
+            if (r == -EAGAIN || r == -EWOULDBLOCK || r == -ENOBUFS) break;
             if (r <= 0) {  // end of stream, or an error: the end of the receive, as in the kernel's
                 finish_receive(op, r, 0);
                 return;

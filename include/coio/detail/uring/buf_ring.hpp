@@ -25,11 +25,12 @@
 //    every buffer: it follows the most buffers one loop iteration's receives took. Only
 //    receives made in user space shrink it (want_spares, below).
 //    available() counts spares too: they are the kernel's as soon as it needs them.
-//  * A receive made in user space (the io_uring backend's readiness-style receive of a
-//    streaming connection) picks the most recently returned spare itself (pick_spare), one
-//    at a time: its completion take()s it like any other. When it finds none, the depth
-//    halves (want_spares): the kernel ring then refills less, and returned buffers wait in
-//    user space, where such receives find them.
+//  * A receive made in user space (receive(): every receive of the epoll backend, whose pool
+//    has no kernel ring, and the io_uring backend's readiness-style receive of a streaming
+//    connection) takes the most recently returned spare itself, one at a time: its
+//    completion take()s it like any other. When an io_uring one finds none, the depth halves
+//    (want_spares): the kernel ring then refills less, and returned buffers wait in user
+//    space, where such receives find them.
 //  * When the ring runs dry the kernel ends a multishot receive with -ENOBUFS. Such a stream
 //    waits here (buffer_waiter, FIFO) and is offered a buffer as soon as one comes back, one
 //    waiter per buffer, so a dry ring never makes anyone spin and a returned buffer wakes
@@ -40,6 +41,7 @@
 
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -69,8 +71,8 @@ public:
 
     /// Maps `entries` (a power of two, <= 32768) buffers of `size` bytes and registers them as
     /// group `bgid` of `ring`. Returns 0 or -errno (-EINVAL on kernels without buffer rings).
-    /// Without a ring (the epoll backend) the pool is kept in user space: the backend picks a
-    /// free buffer for each receive (take_free) instead of the kernel.
+    /// Without a ring (the epoll backend) the pool is kept in user space: every buffer waits
+    /// in `spare_` and the backend receives into one itself (receive()) instead of the kernel.
     int setup(io_uring* ring, unsigned entries, unsigned size, std::uint16_t bgid) noexcept {
         if (entries == 0 || entries > 32768 || (entries & (entries - 1)) != 0) return -EINVAL;
         entries_ = entries;
@@ -82,12 +84,12 @@ public:
             if (d == MAP_FAILED) return -errno;
             base_ = static_cast<std::byte*>(d);
             try {
-                free_.reserve(entries);  // give_back never allocates
+                spare_.reserve(entries);  // give_back never allocates
             } catch (...) {
                 unmap();
                 return -ENOMEM;
             }
-            for (unsigned i = entries; i > 0; --i) free_.push_back(static_cast<std::uint16_t>(i - 1));
+            for (unsigned i = entries; i > 0; --i) spare_.push_back(static_cast<std::uint16_t>(i - 1));
             user_space_ = true;
             registered_ = true;
             return 0;
@@ -153,36 +155,27 @@ public:
 
     /// Buffers the kernel may still pick (those not held by us). Exact between loop
     /// iterations; during one, completions not yet seen may have taken a few more.
-    [[nodiscard]] unsigned available() const noexcept {
-        return user_space_ ? static_cast<unsigned>(free_.size()) : entries_ - out_;
-    }
+    [[nodiscard]] unsigned available() const noexcept { return entries_ - out_; }
 
-    /// User-space pool: a free buffer for one receive, or -1 when none is left. Hand it back
-    /// with unpick() if the receive brought nothing; a completion carrying it is take()n.
-    [[nodiscard]] int pick() noexcept {
-        if (!registered_ || free_.empty()) return -1;
-        const unsigned bid = free_.back();
-        free_.pop_back();
-        return static_cast<int>(bid);
-    }
-    void unpick(unsigned bid) noexcept { free_.push_back(static_cast<std::uint16_t>(bid)); }
-
-    /// Kernel ring, for a receive made in user space (the io_uring backend's readiness-style
-    /// receive): the most recently returned spare, or -1 when none waits. The completion
-    /// that carries it take()s it; unpick_spare() puts it back if the receive brought nothing.
-    [[nodiscard]] int pick_spare() noexcept {
-        if (!registered_ || user_space_ || spare_.empty() || picked_ >= 0) return -1;
-        picked_ = spare_.back();
+    /// A receive made in user space (see the contracts): one non-blocking recv(2) on `fd`
+    /// (`flags` | MSG_DONTWAIT) into the most recently returned spare. Returns the bytes
+    /// received, the buffer in `bid` (the completion that carries it take()s it); or 0 (end of
+    /// stream) or -errno with no buffer used: -ENOBUFS when no spare waits, -EAGAIN when the
+    /// socket has nothing.
+    int receive(int fd, int flags, unsigned& bid) noexcept {
+        if (!registered_ || spare_.empty() || picked_ >= 0) return -ENOBUFS;
+        const std::uint16_t b = spare_.back();
+        int r;
+        do r = static_cast<int>(::recv(fd, data(b), size_, flags | MSG_DONTWAIT));
+        while (r < 0 && errno == EINTR);
+        if (r <= 0) return r < 0 ? -errno : 0;
         spare_.pop_back();
-        return picked_;
+        picked_ = b;
+        bid = b;
+        return r;
     }
-    void unpick_spare(unsigned bid) noexcept {
-        if (picked_ != static_cast<int>(bid)) return;
-        picked_ = -1;
-        spare_.push_back(static_cast<std::uint16_t>(bid));
-    }
-    /// Spares waiting in user space (pick_spare() has one to give).
-    [[nodiscard]] bool has_spare() const noexcept { return registered_ && !user_space_ && !spare_.empty(); }
+    /// True when a receive() would find a spare buffer.
+    [[nodiscard]] bool has_spare() const noexcept { return registered_ && !spare_.empty(); }
     /// A receive made in user space found no spare: the kernel ring keeps half as many buffers
     /// from now on (at least the initial depth), so the ones coming back stay in user space.
     /// ran_dry() doubles it again if the kernel's own receives need them.
@@ -214,12 +207,8 @@ public:
     void give_back(unsigned bid) noexcept {
         --out_;
         if (registered_) {
-            if (user_space_) {
-                free_.push_back(static_cast<std::uint16_t>(bid));
-            } else {
-                spare_.push_back(static_cast<std::uint16_t>(bid));
-                top_up();
-            }
+            spare_.push_back(static_cast<std::uint16_t>(bid));
+            if (!user_space_) top_up();
             while (buffer_waiter* w = waiters_.front()) {
                 unlink(w);
                 if (w->on_buffer(w)) break;
@@ -282,16 +271,15 @@ private:
     int mask_ = 0;
     std::uint16_t bgid_ = 0;
     bool registered_ = false;
-    bool user_space_ = false;           // no kernel ring: free_ holds the free buffer ids
-    std::vector<std::uint16_t> free_;
-    // Kernel ring (see "Hot buffers first"): returned buffers not handed to the kernel yet,
-    // the most recently returned last; how many the kernel ring holds at most.
+    bool user_space_ = false;  // no kernel ring: every free buffer waits in spare_
+    // Returned buffers not handed to the kernel (see "Hot buffers first"), the most recently
+    // returned last; how many the kernel ring holds at most.
     std::vector<std::uint16_t> spare_;
     static constexpr unsigned initial_depth = 16;
     unsigned depth_ = 0;
     bool owned_ = true;
     unsigned out_ = 0;  // buffers taken and not given back yet
-    int picked_ = -1;   // the spare pick_spare() handed out and no completion took yet
+    int picked_ = -1;   // the spare receive() filled and no completion took yet
     intrusive_list<buffer_waiter> waiters_;
 };
 

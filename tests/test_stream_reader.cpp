@@ -11,12 +11,16 @@
 #include <coio/task.hpp>
 #include <coio/timeout.hpp>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdint>
+#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -327,6 +331,207 @@ TEST_CASE("stream_reader: an echo of read(n) and write(std::move) - strings rece
             CHECK(got == data);
         });
     }
+}
+
+namespace {
+
+/// `n` bytes of a pattern with a newline every 97 bytes (so readline can read it too).
+std::string lined_pattern(std::size_t n) {
+    std::string d(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) d[i] = i % 97 == 96 ? '\n' : static_cast<char>('a' + (i * 7) % 26);
+    return d;
+}
+
+/// Makes the peer socket blocking, for a plain thread to drive it.
+void make_blocking(const coio::socket& s) {
+    const int fd = s.fileno();
+    REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0);
+}
+
+/// Sends all of `d` on a blocking socket, then half-closes it.
+void send_all_blocking(int fd, const std::string& d) {
+    for (std::size_t off = 0; off < d.size();) {
+        const ssize_t r = ::send(fd, d.data() + off, d.size() - off, MSG_NOSIGNAL);
+        if (r <= 0) return;  // the test's checks report the missing bytes
+        off += static_cast<std::size_t>(r);
+    }
+    ::shutdown(fd, SHUT_WR);
+}
+
+/// Shuts the peer's socket down when the test leaves its scope (before the threads using it
+/// are joined), so a failed check cannot leave them blocked in send or recv.
+struct unblock_on_exit {
+    int fd;
+    ~unblock_on_exit() { ::shutdown(fd, SHUT_RDWR); }
+};
+
+/// Receives on a blocking socket until EOF (or `max` bytes).
+void recv_all_blocking(int fd, std::string& out, std::size_t max) {
+    std::string buf(1 << 20, '\0');
+    while (out.size() < max) {
+        const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+        if (r <= 0) return;
+        out.append(buf.data(), static_cast<std::size_t>(r));
+    }
+}
+
+} // namespace
+
+TEST_CASE("stream_reader: a read(n) echo that streams reads ahead into strings - several reads per loop iteration") {
+    // The peer's threads keep the socket full, as a client streaming to an echo server does.
+    // Once the stream outran the echo, each readable socket is received into several strings
+    // (until 2 x limit), handed out by read(n) whole: more than one read per loop iteration,
+    // where one recv per read made every read wait for an iteration of its own.
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.limit = 256 << 10});  // multishot: up to 8 strings ahead
+        coio::event_loop& loop = coio::get_running_loop();
+        const std::string data = lined_pattern(48 << 20);
+        make_blocking(c.peer);
+        const int fd = c.peer.fileno();
+        std::string echo;
+        std::jthread sender([fd, &data] { send_all_blocking(fd, data); });
+        std::jthread receiver([fd, &echo, &data] { recv_all_blocking(fd, echo, data.size()); });
+        const unblock_on_exit unblock{fd};  // a failed check must not leave them blocked
+        std::size_t echoed = 0, reads = 0, reads_at = 0;
+        std::uint64_t enters_at = 0;
+        for (;;) {
+            std::string part = co_await c.reader.read(65536);
+            if (part.empty()) break;
+            REQUIRE(part.size() <= 65536);
+            echoed += part.size();
+            ++reads;
+            if (enters_at == 0 && echoed >= (8u << 20)) {  // settled: count from here
+                enters_at = loop.enter_calls();
+                reads_at = reads;
+            }
+            c.writer.write(std::move(part));
+            co_await c.writer.drain();
+        }
+        const std::uint64_t enters = loop.enter_calls() - enters_at;
+        c.writer.close();
+        co_await c.writer.wait_closed();
+        sender.join();
+        receiver.join();
+        CHECK(echoed == data.size());
+        CHECK(echo.size() == data.size());
+        CHECK(echo == data);
+        INFO("reads " << reads - reads_at << ", waiting system calls " << enters);
+        CHECK(reads - reads_at >= enters * 5 / 4);  // 1.8 reading ahead, 1.0 with one recv per read
+    });
+}
+
+TEST_CASE("stream_reader: strings read ahead are read in order by every kind of read") {
+    // read(n) reads ahead into strings; readexactly, readline, read_into, read_chunk and a
+    // shorter read(n) take from the same queue without losing or reordering a byte.
+    for (bool ms : modes()) {
+        INFO("multishot=" << ms);
+        run_test([ms]() -> coio::coro<void> {
+            auto c = co_await connect_pair({.limit = 16384, .multishot_recv = ms});
+            const std::string data = lined_pattern(24 << 20);
+            make_blocking(c.peer);
+            const int fd = c.peer.fileno();
+            std::jthread sender([fd, &data] { send_all_blocking(fd, data); });
+            const unblock_on_exit unblock{fd};
+            std::string got;
+            got.reserve(data.size());
+            std::vector<std::byte> into(5000);
+            for (unsigned i = 0; got.size() < data.size(); ++i) {
+                const std::size_t before = got.size();
+                switch (i % 8) {
+                case 3: got += co_await c.reader.readexactly(std::min<std::size_t>(777, data.size() - got.size())); break;
+                case 4: got += co_await c.reader.readline(); break;
+                case 5: {
+                    const std::size_t n = co_await c.reader.read_into(into);
+                    got.append(reinterpret_cast<const char*>(into.data()), n);
+                    break;
+                }
+                case 6: got += (co_await c.reader.read_chunk()).view(); break;
+                case 2: {  // after read(65536)s: it may find a string read ahead at the front
+                    std::string part = co_await c.reader.read(100);
+                    REQUIRE(part.size() <= 100);
+                    got += part;
+                    break;
+                }
+                default: {
+                    std::string part = co_await c.reader.read(65536);
+                    REQUIRE(part.size() <= 65536);
+                    got += part;
+                    break;
+                }
+                }
+                REQUIRE(got.size() > before);
+                if (got.compare(before, got.size() - before, data, before, got.size() - before) != 0) {
+                    FAIL("bytes out of order at offset " << before << ", read kind " << i % 8);
+                }
+            }
+            { auto e = co_await c.reader.read(65536); CHECK(e.empty()); }
+            CHECK(c.reader.at_eof());
+            sender.join();
+            CHECK(got == data);
+        });
+    }
+}
+
+TEST_CASE("stream_reader: a streaming read(n) cancelled while it waits for data loses nothing") {
+    // read(n)s time out while the stream waits for the socket to become readable (between the
+    // peer's bursts); the next read finds every byte of the next burst, and closing while
+    // waiting ends cleanly.
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.limit = 8192});
+        const std::string data = lined_pattern(4 << 20);
+        std::string got;
+        std::size_t sent = 0;
+        int timeouts = 0;
+        while (got.size() < data.size()) {
+            if (sent < data.size() && got.size() == sent) {
+                const std::size_t n = std::min<std::size_t>(512 << 10, data.size() - sent);
+                co_await c.peer.sendall(std::string_view(data).substr(sent, n));  // one burst
+                sent += n;
+            }
+            try {
+                // After a read(n) gave up waiting, a readline reads (a copying read that
+                // starts while the stream still waits to read ahead for the read(n)).
+                if (timeouts % 2 == 1) got += co_await coio::wait_for(c.reader.readline(), 5ms);
+                else got += co_await coio::wait_for(c.reader.read(65536), 5ms);
+            } catch (const coio::timeout_error&) {
+                ++timeouts;
+            }
+        }
+        CHECK(got == data);
+        // Nothing is sent now: each read waits, and is cancelled.
+        for (int i = 0; i < 3; ++i) CHECK_THROWS_AS(co_await coio::wait_for(c.reader.read(65536), 5ms), coio::timeout_error);
+        co_await c.peer.sendall("end");
+        { auto e = co_await c.reader.read(65536); CHECK(e == "end"); }
+        auto blocked = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> { co_return co_await r.read(65536); }(c.reader));
+        co_await coio::sleep(5ms);
+        c.writer.close();
+        { auto e = co_await blocked; CHECK(e.empty()); }
+        co_await c.writer.wait_closed();
+        INFO("timeouts " << timeouts);
+    });
+}
+
+TEST_CASE("stream_reader: a copying read after a read(n) that gave up waiting to read ahead - bytes in order") {
+    // The stream outran its reader (paused, then on demand): a read(n) that finds nothing
+    // waits for the socket to become readable, to read ahead into strings. It times out; a
+    // readline starts while that wait is still in flight. The data that arrives must reach
+    // the readline, in order, through the stream's buffer (a copying read looks there only).
+    run_test([]() -> coio::coro<void> {
+        auto c = co_await connect_pair({.limit = 4096});  // multishot
+        const std::string block = lined_pattern(60000);    // one loopback segment
+        co_await c.peer.sendall(block);
+        for (int i = 0; i < 200 && c.reader.buffered() < block.size(); ++i) co_await coio::sleep(1ms);
+        REQUIRE(c.reader.buffered() == block.size());  // all of it: over 2 x limit, paused
+        { auto got = co_await c.reader.read(65536); CHECK(got == block); }
+        CHECK_THROWS_AS(co_await coio::wait_for(c.reader.read(65536), 20ms), coio::timeout_error);
+        auto line = coio::create_task([](coio::stream_reader& r) -> coio::coro<std::string> {
+            co_return co_await coio::wait_for(r.readline(), 5s);
+        }(c.reader));
+        co_await coio::sleep(1ms);
+        co_await c.peer.sendall("line one\nline two\n");
+        { auto l = co_await line; CHECK(l == "line one\n"); }
+        { auto l = co_await coio::wait_for(c.reader.readline(), 5s); CHECK(l == "line two\n"); }
+    });
 }
 
 TEST_CASE("stream_reader: peer reset mid-read is connection reset - after buffered data") {

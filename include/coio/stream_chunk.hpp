@@ -113,6 +113,12 @@ public:
         c.size_ = n;
         return c;
     }
+    /// Internal: true when the chunk holds all of a from_string chunk's string (nothing
+    /// removed from its front), so take_string() returns exactly its bytes.
+    [[nodiscard]] bool whole_string() const noexcept {
+        return !owned_str_.empty() && size_ == owned_str_.size() &&
+               data_ == reinterpret_cast<const std::byte*>(owned_str_.data());
+    }
     /// Internal: the string of a from_string chunk, taken out for reuse (an empty string for
     /// any other chunk); the chunk is left empty.
     [[nodiscard]] std::string take_string() noexcept {

@@ -111,17 +111,28 @@ public:
         s.prepare_read_into();  // copies straight from received buffers, as read_into
         if (!s.buffered() && !s.ended()) {
             if (s.streaming_on_demand()) {
-                // Data streams in faster than it is read, and the recv will fill what it asks:
-                // receive straight into the string returned, not through the stream's buffer.
-                // The string is the one a write(std::string&&) sent last, if any (no
-                // allocation, no fill); a new one costs a fill of its size, as much as the
-                // copy it saves, so short messages (no streaming) keep the copy.
+                // Data streams in faster than it is read: receive straight into strings, not
+                // through the stream's buffer. The strings are the ones write(std::string&&)
+                // sent (no allocation, no fill); a new one costs a fill of its size, as much
+                // as the copy it saves, so short messages (no streaming) keep the copy.
                 s.keep_spare(true);
-                std::string out = s.take_spare_string();
-                out.resize(std::min(static_cast<std::size_t>(n), direct_read_max));
-                if (const std::size_t got = co_await detail::read_wait_awaiter(s, std::as_writable_bytes(std::span(out)))) {
-                    out.resize(got);
-                    co_return out;
+                const std::size_t size = std::min(static_cast<std::size_t>(n), direct_read_max);
+                if (s.reads_ahead_into_strings()) {
+                    // Several strings per readable socket, queued whole (see
+                    // coio/impl/stream_receive.hpp, "Reading ahead into strings"). A small
+                    // read gets its bytes copied out of a string of direct_read_max instead:
+                    // strings of its own size would cost a recv per few bytes.
+                    detail::read_wait_awaiter w(s, {});
+                    w.string_size = size < string_read_min ? direct_read_max : size;
+                    co_await w;
+                } else {
+                    // One recv into the string returned (plain mode, pipes).
+                    std::string out = s.take_spare_string();
+                    out.resize(size);
+                    if (const std::size_t got = co_await detail::read_wait_awaiter(s, std::as_writable_bytes(std::span(out)))) {
+                        out.resize(got);
+                        co_return out;
+                    }
                 }
             } else {
                 s.keep_spare(false);
@@ -266,6 +277,9 @@ private:
     /// The most read(n) receives straight into its result string (asyncio's transport reads
     /// 64 KiB at a time too); a larger n may return less, as read(n) always may.
     static constexpr std::size_t direct_read_max = 64 * 1024;
+    // Reads ahead into strings of a streaming read(n)'s own size from this size on (a
+    // write(std::string&&) takes strings over from the same size).
+    static constexpr std::size_t string_read_min = 16 * 1024;
     detail::stream_state& state() const {
         if (!s_) throw invalid_state_error("coio: stream_reader is empty (moved from or default-constructed)");
         return *s_;

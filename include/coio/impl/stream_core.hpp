@@ -57,6 +57,11 @@ public:
         }
         v_.push_back(std::move(c));
     }
+    /// Makes sure the next push() does not allocate (so it cannot throw).
+    /// Throws: std::bad_alloc.
+    void reserve_one() {
+        if (v_.size() == v_.capacity()) v_.reserve(v_.size() + 1 > 8 ? v_.size() * 2 : 8);
+    }
     stream_chunk pop() noexcept {
         stream_chunk c = std::move(v_[head_++]);
         if (head_ == v_.size()) {
@@ -125,6 +130,40 @@ protected:
         if (loop_) loop_->cancel(op);
     }
 
+    /// A sent string's memory, offered for reuse (see take_spare_string): kept if spares are
+    /// wanted, fewer than max_spare_strings are kept, and its capacity suits a read(n).
+    void offer_spare_string(std::string&& s) noexcept {
+        if (!keep_spare_ || spare_strings_.size() >= max_spare_strings) return;
+        if (s.capacity() < spare_min || s.capacity() > spare_max) return;
+        if (spare_strings_.capacity() == 0) {
+            try {
+                spare_strings_.reserve(max_spare_strings);
+            } catch (...) {
+                return;
+            }
+        }
+        spare_strings_.push_back(std::move(s));  // within the reserved capacity: no throw
+    }
+
+public:
+    /// A string a write(std::string&&) has sent, kept for read(n) to receive into (an echo or
+    /// proxy then allocates and fills nothing per message), while keep_spare(true); an
+    /// empty string if none is kept.
+    [[nodiscard]] std::string take_spare_string() noexcept {
+        if (spare_strings_.empty()) return {};
+        std::string s = std::move(spare_strings_.back());
+        spare_strings_.pop_back();
+        return s;
+    }
+    /// Whether sent strings are kept for take_spare_string: read(n) turns it on while it
+    /// receives into strings and off otherwise, so a connection not streaming holds no spare.
+    void keep_spare(bool on) noexcept {
+        if (keep_spare_ == on) return;
+        keep_spare_ = on;
+        if (!on) std::vector<std::string>().swap(spare_strings_);
+    }
+
+protected:
     net_service* svc_;
     event_loop* loop_;
     socket sock_;
@@ -133,6 +172,17 @@ protected:
     bool closing_ = false;  // close() or abort() was called: no new operation starts
     bool closed_ = false;   // the descriptor is closed (after every operation completed)
     waiter_list close_waiters_;
+
+private:
+    // Spare strings (see take_spare_string). One string in flight per stage of an echo:
+    // received ahead (at most 2 x limit), read by the handler, queued or being sent.
+    static constexpr std::size_t max_spare_strings = 4;
+    // Smaller strings are not worth keeping, larger ones hold too much for a read of at most
+    // 64 KiB.
+    static constexpr std::size_t spare_min = 4096;
+    static constexpr std::size_t spare_max = 256 * 1024;
+    std::vector<std::string> spare_strings_;
+    bool keep_spare_ = false;
 };
 
 } // namespace coio::detail

@@ -154,16 +154,6 @@ public:
     /// True when everything written has been sent and no send is in flight (sendfile may
     /// take over the send half).
     [[nodiscard]] bool send_idle() const noexcept { return sstate_ == send_state::idle && unsent_bytes() == 0; }
-    /// A string that write(std::string&&) took over and that has been sent, for read(n) to
-    /// receive into (an echo or proxy then allocates nothing per message); empty if none.
-    [[nodiscard]] std::string take_spare_string() noexcept { return std::exchange(spare_, {}); }
-    /// Whether sent strings are kept for take_spare_string: read(n) turns it on while it
-    /// receives into strings and off otherwise, so an idle connection holds no spare.
-    void keep_spare(bool on) noexcept {
-        if (keep_spare_ == on) return;
-        keep_spare_ = on;
-        if (!on) std::string().swap(spare_);
-    }
     /// True while sendfile runs.
     [[nodiscard]] bool external_send() const noexcept { return external_send_; }
 
@@ -349,10 +339,7 @@ private:
                 sent -= n;
                 wq_bytes_ -= n;
                 stream_chunk done = wq_.pop();
-                if (keep_spare_ && spare_.capacity() < spare_min) {  // see take_spare_string
-                    std::string str = done.take_string();
-                    if (str.capacity() >= spare_min && str.capacity() <= spare_max) spare_.swap(str);
-                }
+                c.offer_spare_string(done.take_string());  // read(n) may receive into it
             }
         }
         send_chunks_ = 0;
@@ -391,12 +378,6 @@ private:
     send_state sstate_ = send_state::idle;
     write_end wend_ = write_end::open;
     bool external_send_ = false;  // sendfile owns the send half (sstate_ is `sending`)
-    std::string spare_;           // see take_spare_string
-    bool keep_spare_ = false;     // see keep_spare
-    // Kept strings: smaller ones are not worth it, larger ones hold too much memory for a
-    // read(n) of at most 64 KiB.
-    static constexpr std::size_t spare_min = 4096;
-    static constexpr std::size_t spare_max = 256 * 1024;
 };
 
 } // namespace coio::detail

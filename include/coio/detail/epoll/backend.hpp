@@ -18,8 +18,8 @@
 //  * Interest is added when an operation starts waiting and dropped (EPOLL_CTL_DEL) once an
 //    event finds nobody waiting on the descriptor: a descriptor nobody waits on is never
 //    watched, so a hung-up socket cannot make epoll_wait spin.
-//    One exception: input served to a receive marked keep_watch (a stream's, whose owner
-//    calls forget_fd before closing) stays watched, so the next receive on it costs no
+//    One exception: input served to a receive or a poll marked keep_watch (a stream's, whose
+//    owner calls forget_fd before closing) stays watched, so the next receive on it costs no
 //    epoll_ctl (request/response on one-shot receives: an add and a delete per message
 //    before). Should data come while nobody waits, that event drops the watch as above. The
 //    kept watch is trusted only because forget_fd resets it when the descriptor closes;
@@ -373,8 +373,10 @@ private:
     void on_ready(int fd, fd_state& fs, std::uint32_t ev) noexcept {
         // Input for a keep_watch receive stays watched (see the top); not after a hang-up or
         // an error, which a level-triggered watch would report again and again.
+        // (A stream that reads ahead waits with a poll: see stream_receive.hpp.)
         const bool keep_input = (ev & EPOLLIN) && !(ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
-                                !fs.readers.empty() && fs.readers.front()->keep_watch;
+                                ((!fs.readers.empty() && fs.readers.front()->keep_watch) ||
+                                 (!fs.pollers.empty() && fs.pollers.front()->keep_watch));
         if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) run_list(fs.writers);
         if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) run_list(fs.readers);
         // Each poll that was waiting is looked at once; one a handler adds meanwhile goes to
@@ -389,7 +391,7 @@ private:
                 fs.pollers.push_back(o);
             }
         }
-        const std::uint32_t keep = keep_input && fs.readers.empty() ? EPOLLIN | EPOLLRDHUP : 0;
+        const std::uint32_t keep = keep_input && fs.readers.empty() && fs.pollers.empty() ? EPOLLIN | EPOLLRDHUP : 0;
         const bool ok = update_interest(fd, fs, watch::shrink, keep);
         fs.kept = ok && keep && (fs.registered & EPOLLIN);
         if (!ok) {

@@ -614,15 +614,22 @@ private:
         // demand: one more recv if the reader still waits for more (its `want`). Multishot
         // (a dry-ring fallback recv, or back from on demand): to the ring if it has buffers,
         // else wait for one (the reader was just woken: no speculative recv).
-        if (!stopped() && !c.closing_ && c.loop_) {
-            try {
-                start_receiving();
-            } catch (...) {
-                fail(on_demand_ ? ENOMEM : EIO);
-                wake_reader_if_ready();
-            }
-        }
+        continue_receiving(on_demand_ ? ENOMEM : EIO);
         c.op_finished();
+    }
+
+    /// After a one-shot completion (nothing in flight): receives again as the mode says
+    /// (start_receiving) unless the stream ended or is closing; a receive that cannot start
+    /// ends the stream with `err`.
+    void continue_receiving(int err) noexcept {
+        const stream_core& c = core();
+        if (stopped() || c.closing_ || !c.loop_) return;
+        try {
+            start_receiving();
+        } catch (...) {
+            fail(err);
+            wake_reader_if_ready();
+        }
     }
 
     /// The poll of `polling` completed: the socket is readable (res: its events), or the poll
@@ -643,14 +650,7 @@ private:
         wake_reader_if_ready();
         // Still on demand with a reader waiting: the poll woke for nothing (another process
         // took the data, or only an error is pending and recv said EAGAIN): poll again.
-        if (!stopped() && !c.closing_ && c.loop_) {
-            try {
-                start_receiving();
-            } catch (...) {
-                fail(EIO);
-                wake_reader_if_ready();
-            }
-        }
+        continue_receiving(EIO);
         c.op_finished();
     }
 

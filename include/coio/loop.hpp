@@ -167,7 +167,8 @@ private:
 
 /// The event loop: one per thread, one backend (io_uring, or epoll where io_uring is refused:
 /// see coio::backend), one waiting system call per iteration (a connection streaming bulk
-/// data on io_uring adds its own receives: see event_loop::streaming_receives).
+/// data adds its own receives: on io_uring see event_loop::streaming_receives, and a
+/// streaming read(n) reads ahead with recv(2) on both backends, coio/impl/stream_receive.hpp).
 ///
 /// Most programs never touch it: `coio::run(main())` creates one, runs `main` and closes it.
 /// Use it directly for `call_soon`/`call_later`, for `run_until_complete` of several
